@@ -1,0 +1,75 @@
+"""Build-time checks of hyperparameters.
+
+Concrete values (Python numbers, NumPy and concrete JAX arrays) are checked
+when a transformation is built, so a bad value fails at the call that gave it.
+Tracers (inside ``jit``/``vmap``) and schedules cannot be checked then and are
+passed through: checking them would mean branching on traced values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _concrete(value: Any) -> np.ndarray | None:
+    """The value as a NumPy array, or None if it is a tracer, a callable or not numeric."""
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return None
+    if array.dtype.kind not in "biuf":
+        return None
+    return array
+
+
+def _parse(interval: str) -> tuple[float, float, bool, bool]:
+    low_closed = interval[0] == "["
+    high_closed = interval[-1] == "]"
+    low, high = (float(part) for part in interval[1:-1].split(","))
+    return low, high, low_closed, high_closed
+
+
+def check_range(owner: str, name: str, value: Any, interval: str) -> None:
+    """Raises ``ValueError`` unless every element of a concrete ``value`` lies in ``interval``.
+
+    ``interval`` is written in interval notation, e.g. ``"[0, 1)"`` or ``"(0, inf)"``.
+    NaN is always out of range.
+    """
+    array = _concrete(value)
+    if array is None:
+        return
+    low, high, low_closed, high_closed = _parse(interval)
+    values = array.astype(np.float64).ravel()
+    above = values >= low if low_closed else values > low
+    below = values <= high if high_closed else values < high
+    if not np.all(above & below):
+        shown = value if array.ndim == 0 else values[~(above & below)][0]
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {shown!r}")
+
+
+def check_flag(owner: str, name: str, value: Any) -> None:
+    """Structural switches (they change the state or the algorithm) must be Python bools."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{owner}: {name} must be True or False (it selects the algorithm, so it "
+            f"cannot be an array or a traced value), got {value!r}"
+        )
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
+    """Counts and step numbers: a concrete integer >= ``minimum`` (tracers pass)."""
+    array = _concrete(value)
+    if array is None:
+        if isinstance(value, jax.core.Tracer):
+            return
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    ok = array.dtype.kind in "iu" or (
+        array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
+    )
+    if not ok or np.any(array < minimum):
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,326 @@
+"""The optimizers of the texts, each nothing but a chain of transformations.
+
+Every alias ends with :func:`~gdjax.scale_by_learning_rate`, so its updates are
+added to the params: ``params = gdjax.apply_updates(params, updates)``. The
+learning rate may be a float, an array (a tracer too), a schedule, or a pytree
+of per-parameter rates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gdjax.base import GradientTransformation, ScalarOrSchedule, chain, identity
+from gdjax.transforms.adaptive import (
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_rms,
+)
+from gdjax.transforms.momentum import trace
+from gdjax.transforms.noise import add_noise
+from gdjax.transforms.scaling import scale_by_learning_rate
+from gdjax.transforms.weight_decay import add_decayed_weights
+
+
+def _momentum(
+    momentum: Any, nesterov: bool, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    if momentum is None:
+        return identity()
+    return trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+
+
+def sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: Any = None,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+) -> GradientTransformation:
+    """Gradient descent, optionally with heavy-ball or Nesterov momentum.
+
+    ::
+
+        plain:     x = x - lr * g
+        momentum:  t = g + mu * t;   x = x - lr * t          (Polyak 1964)
+        nesterov:  t = g + mu * t;   x = x - lr * (g + mu * t)   (Nesterov 1983, Sutskever 2013)
+
+    Batch, stochastic and mini-batch gradient descent (seed 002 §2) are all
+    this update; they differ in the data the gradient is computed on. With a
+    constant rate, ``momentum`` is the texts' ``v = mu*v - lr*g; x = x + v``
+    (seed 001 eq. 11.5) and ``v = gamma*v + lr*g; x = x - v`` (seed 003).
+
+    Args:
+      learning_rate: float, array, schedule or per-parameter pytree, >= 0.
+      momentum: ``mu`` in [0, 1], or ``None`` (default) for plain descent.
+      nesterov: Nesterov's look-ahead form. Default False.
+      accumulator_dtype: dtype of the momentum buffer; ``None`` follows the params.
+    """
+    return chain(
+        _momentum(momentum, nesterov, accumulator_dtype), scale_by_learning_rate(learning_rate)
+    )
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: Any = 0.1,
+    eps: Any = 1e-7,
+    eps_in_sqrt: bool = True,
+) -> GradientTransformation:
+    """AdaGrad (Duchi, Hazan & Singer 2011).
+
+    ::
+
+        r = r + g**2;   x = x - lr * g / sqrt(r + eps)     (or / (sqrt(r) + eps))
+
+    Defaults as optax. PyTorch's ``Adagrad(lr)`` is
+    ``adagrad(lr, initial_accumulator_value=0, eps=1e-10, eps_in_sqrt=False)``;
+    Keras' is ``adagrad(lr, 0.1, 1e-7, eps_in_sqrt=False)``.
+
+    Args:
+      learning_rate: the global rate (seed 002 suggests 0.01).
+      initial_accumulator_value: starting ``r``, >= 0. Default 0.1.
+      eps: >= 0. Default 1e-7.
+      eps_in_sqrt: ``eps`` inside the root (True, default) or outside.
+    """
+    return chain(
+        scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule,
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: Any = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp (Hinton 2012, Coursera lecture 6e), optionally centered and with momentum.
+
+    ::
+
+        v = decay * v + (1 - decay) * g**2
+        s = -lr * g / sqrt(v + eps)                  (centered: v - m**2 in place of v)
+        t = s + mu * t;   x = x + t                  (momentum; Nesterov: x = x + s + mu * t)
+
+    Seed 001 eq. 11.8 adds Nesterov momentum the same way. PyTorch's
+    ``RMSprop(lr, alpha, eps, momentum, centered)`` is
+    ``rmsprop(lr, decay=alpha, eps=eps, eps_in_sqrt=False, momentum=momentum or None,
+    centered=centered)``; Keras' adds ``eps=1e-7``.
+
+    Args:
+      learning_rate: the rate (Hinton suggests 0.001).
+      decay: in [0, 1). Default 0.9.
+      eps: >= 0. Default 1e-8.
+      initial_scale: starting ``v``. Default 0.
+      eps_in_sqrt: ``eps`` inside the root. Default True.
+      centered: divide by the moving standard deviation. Default False.
+      momentum: ``mu`` in [0, 1] or ``None`` (default).
+      nesterov: Nesterov momentum. Default False.
+      bias_correction: debias the moving averages. Default False.
+    """
+    return chain(
+        scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, bias_correction),
+        scale_by_learning_rate(learning_rate),
+        _momentum(momentum, nesterov),
+    )
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule | None = None,
+    rho: Any = 0.9,
+    eps: Any = 1e-6,
+    weight_decay: Any = 0.0,
+    weight_decay_mask: Any = None,
+) -> GradientTransformation:
+    """AdaDelta (Zeiler 2012).
+
+    ::
+
+        g = g + wd * x
+        E[g²] = rho * E[g²] + (1 - rho) * g**2
+        d = sqrt(E[Δx²] + eps) / sqrt(E[g²] + eps) * g
+        E[Δx²] = rho * E[Δx²] + (1 - rho) * d**2
+        x = x - lr * d
+
+    ``learning_rate=None`` means 1.0, the paper's rate-free step. (optax 0.2.8's
+    ``adadelta()`` with no rate returns ``+d`` and climbs; gdjax descends.)
+    PyTorch's ``Adadelta(lr, rho, eps, weight_decay)`` has the same arguments.
+
+    Args:
+      learning_rate: the rate; ``None`` (default) is 1.0.
+      rho: in [0, 1). Default 0.9.
+      eps: >= 0. Default 1e-6.
+      weight_decay: L2 coefficient added to the gradient. Default 0.
+      weight_decay_mask: where weight decay applies (see :func:`add_decayed_weights`).
+    """
+    return chain(
+        add_decayed_weights(weight_decay, weight_decay_mask),
+        scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
+    )
+
+
+def adam(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Adam (Kingma & Ba 2015).
+
+    ::
+
+        m = b1 * m + (1 - b1) * g;    v = b2 * v + (1 - b2) * g**2
+        x = x - lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    See :func:`scale_by_adam` for ``nesterov`` (NAdam). PyTorch's
+    ``Adam(lr, betas=(b1, b2), eps)`` has the same numbers.
+
+    Args:
+      learning_rate: the rate (0.001 is common).
+      b1: in [0, 1). Default 0.9.
+      b2: in [0, 1). Default 0.999.
+      eps: >= 0. Default 1e-8.
+      eps_root: >= 0. Default 0.
+      nesterov: NAdam's momentum. Default False.
+      mu_dtype: dtype of the first moment; ``None`` follows the params.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def nadam(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """NAdam (Dozat 2016): Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
+
+    ::
+
+        m̂ = b1 * m / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)
+        x = x - lr * m̂ / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    Args: as :func:`adam`.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, nesterov=True, mu_dtype=mu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def amsgrad(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """AMSGrad (Reddi, Kale & Kumar 2018): Adam with the running maximum of ``v̂``.
+
+    ::
+
+        v̂max = max(v̂max, v / (1 - b2**t))
+        x = x - lr * (m / (1 - b1**t)) / (sqrt(v̂max + eps_root) + eps)
+
+    As optax, the maximum is taken over the debiased ``v̂`` (PyTorch's
+    ``Adam(amsgrad=True)`` takes it over the raw ``v``, then debiases).
+
+    Args: as :func:`adam`.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    weight_decay: Any = 1e-4,
+    mask: Any = None,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
+
+    ::
+
+        x = x - lr * (adam_direction + wd * x)
+
+    PyTorch's ``AdamW(lr, betas, eps, weight_decay)`` has the same numbers
+    (it shrinks ``x`` by ``1 - lr*wd`` before the Adam step).
+
+    Args:
+      learning_rate: the rate.
+      b1, b2, eps, eps_root: as :func:`adam`.
+      weight_decay: >= 0 or a schedule. Default 1e-4.
+      mask: where weight decay applies (see :func:`add_decayed_weights`).
+      nesterov: NAdam's momentum. Default False.
+      mu_dtype: dtype of the first moment.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamax(
+    learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8
+) -> GradientTransformation:
+    """AdaMax (Kingma & Ba 2015, §7.1).
+
+    ::
+
+        m = b1 * m + (1 - b1) * g;    u = max(b2 * u, |g| + eps)
+        x = x - lr * m / (1 - b1**t) / u
+
+    PyTorch's ``Adamax(lr, betas, eps)`` has the same numbers.
+
+    Args:
+      learning_rate: the rate (the paper uses 0.002).
+      b1: in [0, 1). Default 0.9.
+      b2: in [0, 1). Default 0.999.
+      eps: >= 0. Default 1e-8.
+    """
+    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+def noisy_sgd(
+    learning_rate: ScalarOrSchedule, eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0
+) -> GradientTransformation:
+    """Gradient descent with annealed Gaussian gradient noise (Neelakantan et al. 2015).
+
+    ::
+
+        x = x - lr * (g + N(0, eta / (1 + t)**gamma))
+
+    (seed 002 §6.4).
+
+    Args:
+      learning_rate: the rate.
+      eta: initial noise variance, >= 0. Default 0.01.
+      gamma: annealing exponent, >= 0. Default 0.55.
+      key: int seed or PRNG key. Default 0.
+    """
+    return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))

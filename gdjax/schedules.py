@@ -1,0 +1,277 @@
+"""Learning-rate schedules: functions from the step count to a value.
+
+A schedule is ``step -> value`` where ``step`` is the int32 count of updates
+already applied (0 at the first update). Pass one wherever a learning rate (or
+a weight decay) goes. The numeric arguments are data: they may be arrays or
+tracers, so ``jax.vmap`` over, say, ``init_value`` works. Step counts
+(``transition_steps``, boundaries) are Python integers that fix the shape of
+the schedule and are validated when it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+
+from gdjax._validation import check_flag, check_int, check_range
+from gdjax.base import Schedule
+
+
+def constant(value: Any) -> Schedule:
+    """``lr(t) = value``."""
+    return lambda count: jnp.asarray(value)
+
+
+def _elapsed(count: Any, transition_begin: int, transition_steps: int, staircase: bool) -> Any:
+    """Fraction of transitions done since ``transition_begin`` (floored if staircase)."""
+    fraction = jnp.maximum(count - transition_begin, 0) / transition_steps
+    return jnp.floor(fraction) if staircase else fraction
+
+
+def exponential_decay(
+    init_value: Any,
+    transition_steps: int,
+    decay_rate: Any,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: Any = None,
+) -> Schedule:
+    """Exponential decay, the texts' ``eps_t = eps_0 * beta**t`` (seed 000 eq. 3.5).
+
+    ::
+
+        p = max(t - transition_begin, 0) / transition_steps     (floored if staircase)
+        lr(t) = init_value * decay_rate**p                       (clipped at end_value)
+
+    ``exponential_decay(eps0, 1, beta)`` is the texts' schedule.
+
+    Args:
+      init_value: the value until ``transition_begin``.
+      transition_steps: steps per factor of ``decay_rate``, >= 1.
+      decay_rate: > 0; below 1 decays, above 1 grows.
+      transition_begin: steps before decay starts, >= 0. Default 0.
+      staircase: decay in discrete jumps. Default False.
+      end_value: a floor (decay) or ceiling (growth); ``None`` (default) for none.
+    """
+    owner = "exponential_decay"
+    check_int(owner, "transition_steps", transition_steps, 1)
+    check_range(owner, "decay_rate", decay_rate, "(0, inf)")
+    check_int(owner, "transition_begin", transition_begin, 0)
+    check_flag(owner, "staircase", staircase)
+
+    def schedule(count):
+        value = init_value * jnp.power(
+            decay_rate, _elapsed(count, transition_begin, transition_steps, staircase)
+        )
+        if end_value is None:
+            return value
+        return jnp.where(
+            decay_rate < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value)
+        )
+
+    return schedule
+
+
+def inverse_time_decay(
+    init_value: Any,
+    transition_steps: int,
+    decay_rate: Any,
+    transition_begin: int = 0,
+    staircase: bool = False,
+) -> Schedule:
+    """Inverse-time decay, ``1/t`` annealing (Robbins & Monro 1951; Keras' ``InverseTimeDecay``).
+
+    ::
+
+        p = max(t - transition_begin, 0) / transition_steps     (floored if staircase)
+        lr(t) = init_value / (1 + decay_rate * p)
+
+    Args:
+      init_value: the value at the start.
+      transition_steps: >= 1.
+      decay_rate: >= 0.
+      transition_begin: >= 0. Default 0.
+      staircase: decay in discrete jumps. Default False.
+    """
+    owner = "inverse_time_decay"
+    check_int(owner, "transition_steps", transition_steps, 1)
+    check_range(owner, "decay_rate", decay_rate, "[0, inf)")
+    check_int(owner, "transition_begin", transition_begin, 0)
+    check_flag(owner, "staircase", staircase)
+
+    def schedule(count):
+        elapsed = _elapsed(count, transition_begin, transition_steps, staircase)
+        return init_value / (1 + decay_rate * elapsed)
+
+    return schedule
+
+
+def piecewise_constant(
+    init_value: Any, boundaries_and_scales: Mapping[int, Any] | None = None
+) -> Schedule:
+    """A value multiplied by ``scales[b]`` from each boundary step ``b`` on.
+
+    ::
+
+        lr(t) = init_value * prod(scale_b for every boundary b <= t)
+
+    Args:
+      init_value: the value before the first boundary.
+      boundaries_and_scales: ``{step: scale}`` with steps >= 0 and scales >= 0.
+    """
+    owner = "piecewise_constant"
+    items = sorted((boundaries_and_scales or {}).items())
+    for boundary, factor in items:
+        check_int(owner, "a boundary", boundary, 0)
+        check_range(owner, "a scale", factor, "[0, inf)")
+
+    def schedule(count):
+        value = jnp.asarray(init_value, dtype=jnp.result_type(init_value, float))
+        for boundary, factor in items:
+            value = jnp.where(count >= boundary, value * factor, value)
+        return value
+
+    return schedule
+
+
+def polynomial(
+    init_value: Any,
+    end_value: Any,
+    power: Any,
+    transition_steps: int,
+    transition_begin: int = 0,
+) -> Schedule:
+    """Polynomial decay from ``init_value`` to ``end_value`` over ``transition_steps``.
+
+    ::
+
+        s = clip(t - transition_begin, 0, transition_steps)
+        lr(t) = (init_value - end_value) * (1 - s / transition_steps)**power + end_value
+
+    Args:
+      init_value, end_value: the two ends.
+      power: the exponent, > 0.
+      transition_steps: >= 1.
+      transition_begin: >= 0. Default 0.
+    """
+    owner = "polynomial"
+    check_int(owner, "transition_steps", transition_steps, 1)
+    check_int(owner, "transition_begin", transition_begin, 0)
+    check_range(owner, "power", power, "(0, inf)")
+
+    def schedule(count):
+        done = jnp.clip(count - transition_begin, 0, transition_steps)
+        return (init_value - end_value) * (1 - done / transition_steps) ** power + end_value
+
+    return schedule
+
+
+def linear(
+    init_value: Any, end_value: Any, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
+    """Linear interpolation from ``init_value`` to ``end_value``: ``polynomial`` with power 1."""
+    return polynomial(init_value, end_value, 1, transition_steps, transition_begin)
+
+
+def cosine_decay(
+    init_value: Any, decay_steps: int, alpha: Any = 0.0, exponent: Any = 1.0
+) -> Schedule:
+    """Cosine decay (Loshchilov & Hutter 2017, SGDR without restarts).
+
+    ::
+
+        c = (1 + cos(pi * min(t, decay_steps) / decay_steps)) / 2
+        lr(t) = init_value * ((1 - alpha) * c**exponent + alpha)
+
+    Args:
+      init_value: the value at ``t = 0``.
+      decay_steps: >= 1.
+      alpha: the final value as a fraction of ``init_value``. Default 0.
+      exponent: > 0. Default 1.
+    """
+    check_int("cosine_decay", "decay_steps", decay_steps, 1)
+    check_range("cosine_decay", "exponent", exponent, "(0, inf)")
+
+    def schedule(count):
+        # The step is converted to float first: count/decay_steps must not overflow int32.
+        done = jnp.minimum(jnp.asarray(count, jnp.float32), decay_steps)
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * done / decay_steps))
+        return init_value * ((1 - alpha) * cosine**exponent + alpha)
+
+    return schedule
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    """Runs ``schedules[0]`` until ``boundaries[0]``, then ``schedules[1]``, and so on.
+
+    Each schedule sees the steps counted from its own start:
+    ``lr(t) = schedules[i](t - boundaries[i-1])``.
+
+    Args:
+      schedules: ``n`` schedules.
+      boundaries: ``n - 1`` increasing step numbers >= 0.
+    """
+    if len(boundaries) != len(schedules) - 1:
+        raise ValueError(
+            f"join: needs one boundary fewer than schedules, got {len(schedules)} "
+            f"schedules and {len(boundaries)} boundaries"
+        )
+    for boundary in boundaries:
+        check_int("join", "a boundary", boundary, 0)
+    if list(boundaries) != sorted(boundaries):
+        raise ValueError(f"join: boundaries must increase, got {list(boundaries)}")
+
+    def schedule(count):
+        value = schedules[0](count)
+        for boundary, later in zip(boundaries, schedules[1:], strict=True):
+            value = jnp.where(count < boundary, value, later(count - boundary))
+        return value
+
+    return schedule
+
+
+def warmup_cosine_decay(
+    init_value: Any,
+    peak_value: Any,
+    warmup_steps: int,
+    decay_steps: int,
+    end_value: Any = 0.0,
+    exponent: Any = 1.0,
+) -> Schedule:
+    """Linear warm-up to ``peak_value``, then cosine decay to ``end_value``.
+
+    ::
+
+        t < warmup_steps:  lr(t) = init_value + (peak_value - init_value) * t / warmup_steps
+        otherwise:         lr(t) = end + (peak - end) * c(t - warmup_steps)**exponent
+                           with c as in cosine_decay, over decay_steps - warmup_steps
+
+    ``decay_steps`` counts the warm-up too (as optax).
+
+    Args:
+      init_value: the value at ``t = 0``.
+      peak_value: the value at the end of the warm-up.
+      warmup_steps: >= 0.
+      decay_steps: total steps, > warmup_steps.
+      end_value: the final value. Default 0.
+      exponent: > 0. Default 1.
+    """
+    owner = "warmup_cosine_decay"
+    check_int(owner, "warmup_steps", warmup_steps, 0)
+    check_int(owner, "decay_steps", decay_steps, 1)
+    if decay_steps <= warmup_steps:
+        raise ValueError(
+            f"{owner}: decay_steps counts the warm-up too and must exceed warmup_steps, "
+            f"got decay_steps={decay_steps}, warmup_steps={warmup_steps}"
+        )
+    # peak * ((1 - end/peak) * c + end/peak), written without dividing by a peak that may be 0.
+    shape = cosine_decay(1.0, decay_steps - warmup_steps, 0.0, exponent)
+
+    def decay(count):
+        return end_value + (peak_value - end_value) * shape(count)
+
+    if warmup_steps == 0:
+        return decay
+    return join([linear(init_value, peak_value, warmup_steps), decay], [warmup_steps])

@@ -1,0 +1,76 @@
+"""Gradient transformations, one concern per module."""
+
+from gdjax.transforms.adaptive import (
+    ScaleByAdadeltaState,
+    ScaleByAdagradState,
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByCenteredRmsState,
+    ScaleByRmsState,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_rms,
+)
+from gdjax.transforms.clipping import clip, clip_by_global_norm
+from gdjax.transforms.momentum import EmaState, TraceState, ema, trace
+from gdjax.transforms.noise import AddNoiseState, add_noise
+from gdjax.transforms.plateau import ReduceOnPlateauState, reduce_on_plateau
+from gdjax.transforms.scaling import (
+    ScaleByScheduleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from gdjax.transforms.weight_decay import WeightDecayScheduleState, add_decayed_weights
+from gdjax.transforms.wrappers import (
+    ApplyIfFiniteState,
+    InjectHyperparamsState,
+    MaskedNode,
+    MaskedState,
+    PartitionState,
+    apply_if_finite,
+    inject_hyperparams,
+    masked,
+    partition,
+)
+
+__all__ = [
+    "AddNoiseState",
+    "ApplyIfFiniteState",
+    "EmaState",
+    "InjectHyperparamsState",
+    "MaskedNode",
+    "MaskedState",
+    "PartitionState",
+    "ReduceOnPlateauState",
+    "ScaleByAdadeltaState",
+    "ScaleByAdagradState",
+    "ScaleByAdamState",
+    "ScaleByAmsgradState",
+    "ScaleByCenteredRmsState",
+    "ScaleByRmsState",
+    "ScaleByScheduleState",
+    "TraceState",
+    "WeightDecayScheduleState",
+    "add_decayed_weights",
+    "add_noise",
+    "apply_if_finite",
+    "clip",
+    "clip_by_global_norm",
+    "ema",
+    "inject_hyperparams",
+    "masked",
+    "partition",
+    "reduce_on_plateau",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "scale_by_schedule",
+    "trace",
+]

@@ -1,0 +1,388 @@
+"""Per-coordinate step sizes from gradient statistics: AdaGrad, RMSProp, AdaDelta, Adam, AdaMax.
+
+All products and powers below are elementwise (the texts' Hadamard product, seed 000 def. 3.1).
+Each step is computed in at least float32 and stored in the dtypes of the
+updates and the state, so half-precision params neither lose ``eps`` to
+underflow nor divide 0 by 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gdjax import tree
+from gdjax._validation import check_flag, check_range
+from gdjax.base import GradientTransformation, Params
+
+
+def _inverse_root(eps: Any, eps_in_sqrt: bool) -> Callable[[jax.Array], jax.Array]:
+    """``1/sqrt(v + eps)`` (optax, seed 002) or ``1/(sqrt(v) + eps)`` (PyTorch, Keras)."""
+    if eps_in_sqrt:
+        return lambda v: jax.lax.rsqrt(v + eps)
+    return lambda v: 1 / (jnp.sqrt(v) + eps)
+
+
+# --------------------------------------------------------------------------- AdaGrad
+
+
+class ScaleByAdagradState(NamedTuple):
+    """The running sum of squared gradients ``r``."""
+
+    sum_of_squares: Params
+
+
+def scale_by_adagrad(
+    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, eps_in_sqrt: bool = True
+) -> GradientTransformation:
+    """AdaGrad (Duchi, Hazan & Singer 2011): divide by the root of all squared gradients so far.
+
+    ::
+
+        r_t = r_{t-1} + g_t**2                  (r_0 = initial_accumulator_value)
+        u_t = g_t / sqrt(r_t + eps)             eps_in_sqrt=True  (optax)
+        u_t = g_t / (sqrt(r_t) + eps)           eps_in_sqrt=False (PyTorch, Keras, seed 000 eq. 3.7)
+
+    Coordinates whose ``r_t`` is still zero get a zero update (no 0/0).
+    PyTorch's ``Adagrad(lr, eps=1e-10)`` is ``initial_accumulator_value=0,
+    eps=1e-10, eps_in_sqrt=False``; Keras' is ``0.1, 1e-7, eps_in_sqrt=False``.
+
+    Args:
+      initial_accumulator_value: starting value of ``r``, >= 0. Default 0.1.
+      eps: >= 0. Default 1e-7.
+      eps_in_sqrt: where ``eps`` goes. Default True.
+    """
+    owner = "scale_by_adagrad"
+    check_range(owner, "initial_accumulator_value", initial_accumulator_value, "[0, inf)")
+    check_range(owner, "eps", eps, "[0, inf)")
+    check_flag(owner, "eps_in_sqrt", eps_in_sqrt)
+    inverse_root = _inverse_root(eps, eps_in_sqrt)
+
+    def init(params):
+        return ScaleByAdagradState(tree.full_like(params, initial_accumulator_value))
+
+    def update(updates, state, params=None):
+        del params
+        g = tree.widen(updates)
+        r = tree.map(lambda g, s: g**2 + s, g, tree.widen(state.sum_of_squares))
+        out = tree.map(lambda g, s: jnp.where(s > 0, inverse_root(s), 0) * g, g, r)
+        return tree.cast_like(out, updates), ScaleByAdagradState(
+            tree.cast_like(r, state.sum_of_squares)
+        )
+
+    return GradientTransformation(init, update)
+
+
+# --------------------------------------------------------------------------- RMSProp
+
+
+class ScaleByRmsState(NamedTuple):
+    """Step count and the moving average of squared gradients ``v``."""
+
+    count: jax.Array
+    nu: Params
+
+
+class ScaleByCenteredRmsState(NamedTuple):
+    """Step count, moving averages of the gradients ``m`` and of their squares ``v``."""
+
+    count: jax.Array
+    mu: Params
+    nu: Params
+
+
+def scale_by_rms(
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp scaling (Hinton 2012, lecture 6e): divide by a moving root mean square.
+
+    ::
+
+        v_t = decay * v_{t-1} + (1 - decay) * g_t**2           (v_0 = initial_scale)
+        m_t = decay * m_{t-1} + (1 - decay) * g_t              (centered only, m_0 = 0)
+        s_t = v_t                        or  max(v_t - m_t**2, 0)   if centered (Graves 2013)
+        u_t = g_t / sqrt(s_t + eps)      or  g_t / (sqrt(s_t) + eps)   (eps_in_sqrt=False)
+
+    With ``bias_correction`` the averages are divided by ``1 - decay**t`` first.
+    The texts write ``decay`` as gamma (seed 001 eq. 11.7), rho or alpha
+    (seed 000 eq. 3.8). PyTorch's ``RMSprop(alpha=a, eps=e)`` is
+    ``decay=a, eps=e, eps_in_sqrt=False``; Keras' is ``decay=rho,
+    eps=1e-7, eps_in_sqrt=False``. The centered variance is clipped at zero so
+    that rounding cannot make it negative (optax and PyTorch return NaN there).
+
+    Args:
+      decay: in [0, 1). Default 0.9.
+      eps: >= 0. Default 1e-8.
+      initial_scale: starting value of ``v``, >= 0. Default 0.
+      eps_in_sqrt: where ``eps`` goes. Default True.
+      centered: divide by the moving standard deviation instead. Default False.
+      bias_correction: debias the averages. Default False.
+    """
+    owner = "scale_by_rms"
+    check_range(owner, "decay", decay, "[0, 1)")
+    check_range(owner, "eps", eps, "[0, inf)")
+    check_range(owner, "initial_scale", initial_scale, "[0, inf)")
+    for name, flag in (
+        ("eps_in_sqrt", eps_in_sqrt),
+        ("centered", centered),
+        ("bias_correction", bias_correction),
+    ):
+        check_flag(owner, name, flag)
+    inverse_root = _inverse_root(eps, eps_in_sqrt)
+
+    def debias(moment, count):
+        return tree.bias_correction(moment, decay, count) if bias_correction else moment
+
+    def rescale(g, variance, updates):
+        return tree.cast_like(tree.map(lambda g, s: inverse_root(s) * g, g, variance), updates)
+
+    def init(params):
+        return ScaleByRmsState(count=tree.zero_count(), nu=tree.full_like(params, initial_scale))
+
+    def update(updates, state, params=None):
+        del params
+        g = tree.widen(updates)
+        count = tree.safe_increment(state.count)
+        nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
+        out = rescale(g, debias(nu, count), updates)
+        return out, ScaleByRmsState(count=count, nu=tree.cast_like(nu, state.nu))
+
+    def init_centered(params):
+        return ScaleByCenteredRmsState(
+            count=tree.zero_count(),
+            mu=tree.zeros_like(params),
+            nu=tree.full_like(params, initial_scale),
+        )
+
+    def update_centered(updates, state, params=None):
+        del params
+        g = tree.widen(updates)
+        count = tree.safe_increment(state.count)
+        mu = tree.update_moment(g, tree.widen(state.mu), decay, 1)
+        nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
+        variance = tree.map(
+            lambda m, v: jnp.maximum(v - m**2, 0), debias(mu, count), debias(nu, count)
+        )
+        new_state = ScaleByCenteredRmsState(
+            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+        )
+        return rescale(g, variance, updates), new_state
+
+    if centered:
+        return GradientTransformation(init_centered, update_centered)
+    return GradientTransformation(init, update)
+
+
+# --------------------------------------------------------------------------- AdaDelta
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """Moving averages of squared gradients ``E[g²]`` and of squared steps ``E[Δx²]``."""
+
+    e_g: Params
+    e_x: Params
+
+
+def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+    """AdaDelta (Zeiler 2012): a unit-corrected step that needs no learning rate.
+
+    ::
+
+        E[g²]_t  = rho * E[g²]_{t-1} + (1 - rho) * g_t**2
+        u_t      = sqrt(E[Δx²]_{t-1} + eps) / sqrt(E[g²]_t + eps) * g_t
+        E[Δx²]_t = rho * E[Δx²]_{t-1} + (1 - rho) * u_t**2
+
+    (seed 002 §4.4, where rho is written gamma). Chain with
+    ``scale_by_learning_rate(1.0)`` for the paper's step ``Δx = -u``.
+
+    Args:
+      rho: in [0, 1). Default 0.9 (the paper uses 0.95; Keras too).
+      eps: >= 0. Default 1e-6.
+    """
+    check_range("scale_by_adadelta", "rho", rho, "[0, 1)")
+    check_range("scale_by_adadelta", "eps", eps, "[0, inf)")
+
+    def init(params):
+        return ScaleByAdadeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
+
+    def update(updates, state, params=None):
+        del params
+        g, e_x_before = tree.widen(updates), tree.widen(state.e_x)
+        e_g = tree.update_moment(g, tree.widen(state.e_g), rho, 2)
+        step = tree.map(
+            lambda g, eg, ex: jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g, g, e_g, e_x_before
+        )
+        e_x = tree.update_moment(step, e_x_before, rho, 2)
+        new_state = ScaleByAdadeltaState(
+            e_g=tree.cast_like(e_g, state.e_g), e_x=tree.cast_like(e_x, state.e_x)
+        )
+        return tree.cast_like(step, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+# --------------------------------------------------------------------------- Adam
+
+
+class ScaleByAdamState(NamedTuple):
+    """Step count, first moment ``m`` and second moment ``v``."""
+
+    count: jax.Array
+    mu: Params
+    nu: Params
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """Adam's state plus the running maximum of the debiased second moment."""
+
+    count: jax.Array
+    mu: Params
+    nu: Params
+    nu_max: Params
+
+
+def scale_by_adam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    amsgrad: bool = False,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Adam (Kingma & Ba 2015): momentum on the gradient, RMS scaling, bias correction.
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        v_t = b2 * v_{t-1} + (1 - b2) * g_t**2
+        m̂_t = m_t / (1 - b1**t)
+        v̂_t = v_t / (1 - b2**t)
+        u_t = m̂_t / (sqrt(v̂_t + eps_root) + eps)
+
+    ``nesterov`` (NAdam, Dozat 2016) uses
+    ``m̂_t = b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``;
+    ``amsgrad`` (Reddi, Kale & Kumar 2018) replaces ``v̂_t`` by its running
+    maximum. It is the texts' composition of RMS scaling and momentum
+    (seed 000 eq. 3.9, seed 001 eq. 11.10, seed 002 §4.6).
+
+    Args:
+      b1: first-moment decay in [0, 1). Default 0.9.
+      b2: second-moment decay in [0, 1). Default 0.999.
+      eps: >= 0, added outside the root. Default 1e-8.
+      eps_root: >= 0, added inside the root. Default 0.
+      amsgrad: keep the maximum second moment. Default False.
+      nesterov: Nesterov momentum. Default False.
+      mu_dtype: dtype of ``m``; ``None`` (default) follows the params.
+    """
+    owner = "scale_by_adam"
+    check_range(owner, "b1", b1, "[0, 1)")
+    check_range(owner, "b2", b2, "[0, 1)")
+    check_range(owner, "eps", eps, "[0, inf)")
+    check_range(owner, "eps_root", eps_root, "[0, inf)")
+    check_flag(owner, "amsgrad", amsgrad)
+    check_flag(owner, "nesterov", nesterov)
+
+    def plain_first_moment(mu, updates, count):
+        del updates
+        return tree.bias_correction(mu, b1, count)
+
+    def nesterov_first_moment(mu, updates, count):
+        return jax.tree.map(
+            lambda m, g: b1 * m + (1 - b1) * g,
+            tree.bias_correction(mu, b1, tree.safe_increment(count)),
+            tree.bias_correction(updates, b1, count),
+        )
+
+    first_moment = nesterov_first_moment if nesterov else plain_first_moment
+
+    def moments(updates, state):
+        g = tree.widen(updates)
+        count = tree.safe_increment(state.count)
+        mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
+        nu = tree.update_moment(g, tree.widen(state.nu), b2, 2)
+        return count, mu, nu, first_moment(mu, g, count), tree.bias_correction(nu, b2, count)
+
+    def step(updates, mu_hat, nu_hat):
+        out = tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+        return tree.cast_like(out, updates)
+
+    def init(params):
+        return ScaleByAdamState(
+            count=tree.zero_count(),
+            mu=tree.zeros_like(params, dtype=mu_dtype),
+            nu=tree.zeros_like(params),
+        )
+
+    def update(updates, state, params=None):
+        del params
+        count, mu, nu, mu_hat, nu_hat = moments(updates, state)
+        new_state = ScaleByAdamState(
+            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+        )
+        return step(updates, mu_hat, nu_hat), new_state
+
+    def init_amsgrad(params):
+        return ScaleByAmsgradState(*init(params), nu_max=tree.zeros_like(params))
+
+    def update_amsgrad(updates, state, params=None):
+        del params
+        count, mu, nu, mu_hat, nu_hat = moments(updates, state)
+        nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
+        new_state = ScaleByAmsgradState(
+            count=count,
+            mu=tree.cast_like(mu, state.mu),
+            nu=tree.cast_like(nu, state.nu),
+            nu_max=tree.cast_like(nu_max, state.nu_max),
+        )
+        return step(updates, mu_hat, nu_max), new_state
+
+    if amsgrad:
+        return GradientTransformation(init_amsgrad, update_amsgrad)
+    return GradientTransformation(init, update)
+
+
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+    """AdaMax (Kingma & Ba 2015, §7.1): Adam with the infinity norm in place of the RMS.
+
+    ::
+
+        m_t = b1 * m_{t-1} + (1 - b1) * g_t
+        v_t = max(b2 * v_{t-1}, |g_t| + eps)
+        u_t = m_t / (1 - b1**t) / v_t
+
+    Args:
+      b1: in [0, 1). Default 0.9.
+      b2: in [0, 1). Default 0.999.
+      eps: > 0 keeps ``v_t`` positive. Default 1e-8.
+    """
+    check_range("scale_by_adamax", "b1", b1, "[0, 1)")
+    check_range("scale_by_adamax", "b2", b2, "[0, 1)")
+    check_range("scale_by_adamax", "eps", eps, "[0, inf)")
+
+    def init(params):
+        return ScaleByAdamState(
+            count=tree.zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params)
+        )
+
+    def update(updates, state, params=None):
+        del params
+        g = tree.widen(updates)
+        count = tree.safe_increment(state.count)
+        mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
+        nu = tree.map(lambda g, v: jnp.maximum(jnp.abs(g) + eps, b2 * v), g, tree.widen(state.nu))
+        out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), nu)
+        new_state = ScaleByAdamState(
+            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+        )
+        return tree.cast_like(out, updates), new_state
+
+    return GradientTransformation(init, update)

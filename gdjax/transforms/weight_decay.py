@@ -1,0 +1,62 @@
+"""Weight decay added to the gradient (L2 regularisation; decoupled when placed after Adam)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+
+from gdjax import tree
+from gdjax._validation import check_range
+from gdjax.base import GradientTransformation, init_empty_state
+from gdjax.transforms.wrappers import masked
+
+
+class WeightDecayScheduleState(NamedTuple):
+    """Step count, kept when the weight decay is a schedule."""
+
+    count: jax.Array
+
+
+def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTransformation:
+    """Adds ``weight_decay * params`` to the updates.
+
+    Update: ``u = g + wd * p`` (``wd(t)`` for a schedule). Before an adaptive
+    scaling this is L2 regularisation; after it (as in :func:`gdjax.adamw`)
+    it is decoupled weight decay (Loshchilov & Hutter 2019).
+
+    Args:
+      weight_decay: a float >= 0, an array, or a schedule. Default 0.
+      mask: where to apply it: a pytree of bools (or a prefix of the params'
+        structure), or a function ``params -> mask``. ``None`` (default)
+        applies it everywhere.
+    """
+    scheduled = callable(weight_decay)
+    check_range("add_decayed_weights", "weight_decay", weight_decay, "[0, inf)")
+
+    def decayed(updates, params, wd):
+        if params is None:
+            raise ValueError(
+                "add_decayed_weights needs the params: call update(updates, state, params)"
+            )
+        return tree.map(
+            lambda g, p: (g + wd * p).astype(g.dtype), updates, params, names=("updates", "params")
+        )
+
+    def update(updates, state, params=None):
+        return decayed(updates, params, weight_decay), state
+
+    def init_scheduled(params):
+        del params
+        return WeightDecayScheduleState(count=tree.zero_count())
+
+    def update_scheduled(updates, state, params=None):
+        out = decayed(updates, params, weight_decay(state.count))
+        return out, WeightDecayScheduleState(count=tree.safe_increment(state.count))
+
+    transform = (
+        GradientTransformation(init_scheduled, update_scheduled)
+        if scheduled
+        else GradientTransformation(init_empty_state, update)
+    )
+    return transform if mask is None else masked(transform, mask)

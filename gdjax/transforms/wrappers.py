@@ -1,0 +1,319 @@
+"""Transformations of transformations: masking, skipping non-finite steps,
+parameter groups, and hyperparameters held in the state."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdjax import tree
+from gdjax._validation import check_int
+from gdjax.base import GradientTransformation, Params, extra_args_filter
+
+# --------------------------------------------------------------------------- masked
+
+
+class MaskedNode(NamedTuple):
+    """Stands in for a parameter that a mask excludes: an empty pytree, so no state is kept."""
+
+
+class MaskedState(NamedTuple):
+    """The state of the inner transformation, kept for the unmasked leaves only."""
+
+    inner_state: Any
+
+
+def _mask_tree(owner: str, mask: Any, params: Params) -> Any:
+    mask_tree = mask(params) if callable(mask) else mask
+    for leaf in jax.tree.leaves(mask_tree):
+        if not isinstance(leaf, (bool, np.bool_)):
+            raise ValueError(
+                f"{owner}: mask leaves must be True or False (they decide the tree "
+                f"structure of the state), got {leaf!r}"
+            )
+    return mask_tree
+
+
+def _prefix_map(owner: str, fn: Callable, prefix: Any, *trees: Any) -> Any:
+    try:
+        return jax.tree.map(fn, prefix, *trees)
+    except ValueError as error:
+        raise tree.StructureError(
+            f"{owner}: the mask must have the structure of the params, or a prefix of it:\n"
+            f"  mask:   {jax.tree.structure(prefix)}\n"
+            f"  params: {jax.tree.structure(trees[0])}"
+        ) from error
+
+
+def _hide(owner: str, mask_tree: Any, params: Any) -> Any:
+    if params is None:
+        return None
+    return _prefix_map(owner, lambda m, sub: sub if m else MaskedNode(), mask_tree, params)
+
+
+def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
+    """Applies ``inner`` to the leaves where ``mask`` is True and passes the others through.
+
+    ::
+
+        u = inner(g)   where mask is True
+        u = g          elsewhere
+
+    The inner state covers the masked-in leaves only.
+
+    Args:
+      inner: the transformation to apply.
+      mask: a pytree of bools with the structure of the params (or a prefix
+        of it), or a function ``params -> mask``.
+    """
+    keep = extra_args_filter(inner.update)
+
+    def init(params):
+        mask_tree = _mask_tree("masked", mask, params)
+        return MaskedState(inner.init(_hide("masked", mask_tree, params)))
+
+    def update(updates, state, params=None, **extra):
+        mask_tree = _mask_tree("masked", mask, updates)
+        new, inner_state = inner.update(
+            _hide("masked", mask_tree, updates),
+            state.inner_state,
+            _hide("masked", mask_tree, params),
+            **keep(extra),
+        )
+        merged = _prefix_map("masked", lambda m, n, g: n if m else g, mask_tree, new, updates)
+        return merged, MaskedState(inner_state)
+
+    return GradientTransformation(init, update)
+
+
+# --------------------------------------------------------------------------- apply_if_finite
+
+
+class ApplyIfFiniteState(NamedTuple):
+    """Counters of non-finite steps and the inner state.
+
+    Attributes:
+      notfinite_count: non-finite steps in a row (reset by a finite one).
+      last_finite: whether the last step's updates were finite.
+      total_notfinite: all non-finite steps so far.
+      inner_state: the inner transformation's state.
+    """
+
+    notfinite_count: jax.Array
+    last_finite: jax.Array
+    total_notfinite: jax.Array
+    inner_state: Any
+
+
+def apply_if_finite(
+    inner: GradientTransformation, max_consecutive_errors: int
+) -> GradientTransformation:
+    """Skips steps whose updates hold a NaN or an infinity, and counts them.
+
+    A step with any non-finite value returns zero updates and leaves the inner
+    state untouched, so the params do not move. After more than
+    ``max_consecutive_errors`` such steps in a row the inner transformation is
+    applied anyway, so that a run that keeps failing shows it instead of
+    stalling silently.
+
+    Args:
+      inner: the transformation to protect.
+      max_consecutive_errors: non-finite steps in a row to skip, >= 0.
+    """
+    check_int("apply_if_finite", "max_consecutive_errors", max_consecutive_errors, 0)
+    keep = extra_args_filter(inner.update)
+
+    def init(params):
+        zero = tree.zero_count()
+        return ApplyIfFiniteState(zero, jnp.array(True), zero, inner.init(params))
+
+    def update(updates, state, params=None, **extra):
+        leaves = jax.tree.leaves(updates)
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves] or [True]))
+        notfinite_count = jnp.where(finite, 0, tree.safe_increment(state.notfinite_count))
+
+        def apply(_):
+            return inner.update(updates, state.inner_state, params, **keep(extra))
+
+        def skip(_):
+            return tree.zeros_like(updates), state.inner_state
+
+        updates, inner_state = jax.lax.cond(
+            finite | (notfinite_count > max_consecutive_errors), apply, skip, None
+        )
+        total = jnp.where(finite, state.total_notfinite, tree.safe_increment(state.total_notfinite))
+        return updates, ApplyIfFiniteState(
+            notfinite_count.astype(jnp.int32), finite, total, inner_state
+        )
+
+    return GradientTransformation(init, update)
+
+
+# --------------------------------------------------------------------------- partition
+
+
+class PartitionState(NamedTuple):
+    """One inner state per parameter group, keyed by the group's label."""
+
+    inner_states: dict
+
+
+def partition(
+    transforms: Mapping[Hashable, GradientTransformation], labels: Any
+) -> GradientTransformation:
+    """Applies a different transformation to each group of parameters.
+
+    Each leaf of the params carries a label; the leaves labelled ``k`` are
+    updated by ``transforms[k]`` (the others are masked out of it).
+
+    Args:
+      transforms: a mapping from label to transformation.
+      labels: a pytree of labels with the structure of the params (or a
+        prefix of it), or a function ``params -> labels``.
+    """
+    if not transforms:
+        raise ValueError("partition: transforms must name at least one group")
+    groups = {
+        label: functools.partial(_group_mask, labels=labels, label=label) for label in transforms
+    }
+    wrapped = {label: masked(tx, groups[label]) for label, tx in transforms.items()}
+
+    def init(params):
+        label_tree = labels(params) if callable(labels) else labels
+        unknown = set(jax.tree.leaves(label_tree)) - set(transforms)
+        if unknown:
+            raise ValueError(
+                f"partition: labels {sorted(map(repr, unknown))} have no transformation; "
+                f"the transforms are for {sorted(map(repr, transforms))}"
+            )
+        return PartitionState({label: tx.init(params) for label, tx in wrapped.items()})
+
+    def update(updates, state, params=None, **extra):
+        new_states = {}
+        for label, tx in wrapped.items():
+            updates, new_states[label] = tx.update(
+                updates, state.inner_states[label], params, **extra
+            )
+        return updates, PartitionState(new_states)
+
+    return GradientTransformation(init, update)
+
+
+def _group_mask(params: Params, *, labels: Any, label: Hashable) -> Any:
+    label_tree = labels(params) if callable(labels) else labels
+    return jax.tree.map(lambda x: bool(x == label), label_tree)
+
+
+# --------------------------------------------------------------------------- inject_hyperparams
+
+
+class InjectHyperparamsState(NamedTuple):
+    """Step count, the current hyperparameter values, and the inner state.
+
+    Change a value between steps with
+    ``state.hyperparams["learning_rate"] = 0.01`` (or ``_replace``); under
+    ``jit`` the new value is data, so nothing recompiles.
+    """
+
+    count: jax.Array
+    hyperparams: dict
+    inner_state: Any
+
+
+def inject_hyperparams(
+    factory: Callable[..., GradientTransformation],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformation]:
+    """Moves a transformation's numeric hyperparameters into its state.
+
+    ``inject_hyperparams(gdjax.adam)(learning_rate=1e-3)`` behaves like
+    ``gdjax.adam(1e-3)``, but its state holds ``hyperparams["learning_rate"]``,
+    which can be read (for logging) or changed between steps. A hyperparameter
+    given as a schedule is evaluated at every step and its current value
+    stored. Bools, ``None`` and the names in ``static_args`` stay fixed.
+
+    Args:
+      factory: a function returning a transformation, e.g. ``gdjax.sgd``.
+      static_args: names of arguments to keep fixed (not injected).
+      hyperparam_dtype: dtype of the stored float hyperparameters; ``None``
+        (default) uses the widest float dtype of the params.
+
+    Returns:
+      A function with the signature of ``factory``.
+    """
+    static = {static_args} if isinstance(static_args, str) else set(static_args)
+    signature = inspect.signature(factory)
+    unknown = static - set(signature.parameters)
+    if unknown:
+        raise ValueError(
+            f"inject_hyperparams: static_args {sorted(unknown)} are not arguments of "
+            f"{getattr(factory, '__name__', factory)}; it takes {list(signature.parameters)}"
+        )
+
+    @functools.wraps(factory)
+    def wrapped(*args, **kwargs) -> GradientTransformation:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        fixed, numeric, scheduled = {}, {}, {}
+        for name, value in bound.arguments.items():
+            if name in static or isinstance(value, bool) or value is None:
+                fixed[name] = value
+            elif callable(value):
+                scheduled[name] = value
+            elif isinstance(value, (int, float, np.ndarray, jax.Array, np.number)):
+                numeric[name] = value
+            else:
+                fixed[name] = value
+        factory(**bound.arguments)  # validates the concrete values now, at build time
+
+        def stored(value, dtype):
+            # Strongly typed, so that the state's types are the same after every step
+            # and a jitted update is traced once.
+            value = jnp.asarray(value)
+            if jnp.issubdtype(value.dtype, jnp.floating):
+                return jnp.asarray(value, dtype=dtype)
+            return jnp.asarray(value, dtype=value.dtype)
+
+        def values_at(count, current, dtype):
+            values = {k: stored(v, dtype) for k, v in current.items()}
+            values.update({k: stored(f(count), dtype) for k, f in scheduled.items()})
+            return values
+
+        def dtype_of(params):
+            if hyperparam_dtype is not None:
+                return hyperparam_dtype
+            floats = [
+                jnp.result_type(x)
+                for x in jax.tree.leaves(params)
+                if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+            ]
+            return max(floats, key=lambda d: jnp.finfo(d).bits, default=jnp.float32)
+
+        def init(params):
+            count = tree.zero_count()
+            hyperparams = values_at(count, numeric, dtype_of(params))
+            inner = factory(**fixed, **hyperparams)
+            return InjectHyperparamsState(count, hyperparams, inner.init(params))
+
+        def update(updates, state, params=None, **extra):
+            dtype = dtype_of(updates if params is None else params)
+            numeric_now = {k: v for k, v in state.hyperparams.items() if k not in scheduled}
+            hyperparams = values_at(state.count, numeric_now, dtype)
+            inner = factory(**fixed, **hyperparams)
+            updates, inner_state = inner.update(
+                updates, state.inner_state, params, **extra_args_filter(inner.update)(extra)
+            )
+            return updates, InjectHyperparamsState(
+                tree.safe_increment(state.count), hyperparams, inner_state
+            )
+
+        return GradientTransformation(init, update)
+
+    return wrapped
