@@ -104,7 +104,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     ``chain(a, b).update`` feeds the updates through ``a.update`` then
     ``b.update``; the state is the tuple of their states. Extra keyword
     arguments of ``update`` (for example ``value=loss`` for
-    :func:`gdjax.reduce_on_plateau`) reach only the transformations whose
+    `gdjax.reduce_on_plateau`) reach only the transformations whose
     ``update`` accepts them. Optax transformations may be chained too.
 
     Args:
@@ -145,9 +145,10 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     Returns:
       The new parameters, with the structure, shapes and dtypes of ``params``.
     """
-    return tree.map(
-        lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)),
-        params,
-        updates,
-        names=("params", "updates"),
-    )
+
+    def add(p, u):
+        new = p + u
+        new = new if isinstance(new, jax.Array) else jnp.asarray(new)
+        return tree.as_dtype(new, p.dtype if hasattr(p, "dtype") else jnp.result_type(p))
+
+    return tree.map(add, params, updates, names=("params", "updates"))

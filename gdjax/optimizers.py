@@ -1,6 +1,6 @@
 """The optimizers of the texts, each nothing but a chain of transformations.
 
-Every alias ends with :func:`~gdjax.scale_by_learning_rate`, so its updates are
+Every alias ends with `gdjax.scale_by_learning_rate`, so its updates are
 added to the params: ``params = gdjax.apply_updates(params, updates)``. The
 learning rate may be a float, an array (a tracer too), a schedule, or a pytree
 of per-parameter rates.
@@ -40,7 +40,6 @@ def sgd(
 ) -> GradientTransformation:
     """Gradient descent, optionally with heavy-ball or Nesterov momentum.
 
-    ::
 
         plain:     x = x - lr * g
         momentum:  t = g + mu * t;   x = x - lr * t          (Polyak 1964)
@@ -70,13 +69,12 @@ def adagrad(
 ) -> GradientTransformation:
     """AdaGrad (Duchi, Hazan & Singer 2011).
 
-    ::
 
         r = r + g**2;   x = x - lr * g / sqrt(r + eps)     (or / (sqrt(r) + eps))
 
     Defaults as optax. PyTorch's ``Adagrad(lr)`` is
     ``adagrad(lr, initial_accumulator_value=0, eps=1e-10, eps_in_sqrt=False)``;
-    Keras' is ``adagrad(lr, 0.1, 1e-7, eps_in_sqrt=False)``.
+    Keras 3's is ``adagrad(lr, 0.1, 1e-7)``.
 
     Args:
       learning_rate: the global rate (seed 002 suggests 0.01).
@@ -103,7 +101,6 @@ def rmsprop(
 ) -> GradientTransformation:
     """RMSProp (Hinton 2012, Coursera lecture 6e), optionally centered and with momentum.
 
-    ::
 
         v = decay * v + (1 - decay) * g**2
         s = -lr * g / sqrt(v + eps)                  (centered: v - m**2 in place of v)
@@ -112,7 +109,7 @@ def rmsprop(
     Seed 001 eq. 11.8 adds Nesterov momentum the same way. PyTorch's
     ``RMSprop(lr, alpha, eps, momentum, centered)`` is
     ``rmsprop(lr, decay=alpha, eps=eps, eps_in_sqrt=False, momentum=momentum or None,
-    centered=centered)``; Keras' adds ``eps=1e-7``.
+    centered=centered)``; Keras 3's ``RMSprop(rho=r)`` is ``rmsprop(lr, decay=r, eps=1e-7)``.
 
     Args:
       learning_rate: the rate (Hinton suggests 0.001).
@@ -141,7 +138,6 @@ def adadelta(
 ) -> GradientTransformation:
     """AdaDelta (Zeiler 2012).
 
-    ::
 
         g = g + wd * x
         E[g²] = rho * E[g²] + (1 - rho) * g**2
@@ -158,7 +154,7 @@ def adadelta(
       rho: in [0, 1). Default 0.9.
       eps: >= 0. Default 1e-6.
       weight_decay: L2 coefficient added to the gradient. Default 0.
-      weight_decay_mask: where weight decay applies (see :func:`add_decayed_weights`).
+      weight_decay_mask: where weight decay applies (see `add_decayed_weights`).
     """
     return chain(
         add_decayed_weights(weight_decay, weight_decay_mask),
@@ -178,12 +174,11 @@ def adam(
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015).
 
-    ::
 
         m = b1 * m + (1 - b1) * g;    v = b2 * v + (1 - b2) * g**2
         x = x - lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t) + eps_root) + eps)
 
-    See :func:`scale_by_adam` for ``nesterov`` (NAdam). PyTorch's
+    See `scale_by_adam` for ``nesterov`` (NAdam). PyTorch's
     ``Adam(lr, betas=(b1, b2), eps)`` has the same numbers.
 
     Args:
@@ -211,12 +206,11 @@ def nadam(
 ) -> GradientTransformation:
     """NAdam (Dozat 2016): Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
 
-    ::
 
         m̂ = b1 * m / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)
         x = x - lr * m̂ / (sqrt(v / (1 - b2**t) + eps_root) + eps)
 
-    Args: as :func:`adam`.
+    Args: as `adam`.
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, nesterov=True, mu_dtype=mu_dtype),
@@ -234,7 +228,6 @@ def amsgrad(
 ) -> GradientTransformation:
     """AMSGrad (Reddi, Kale & Kumar 2018): Adam with the running maximum of ``v̂``.
 
-    ::
 
         v̂max = max(v̂max, v / (1 - b2**t))
         x = x - lr * (m / (1 - b1**t)) / (sqrt(v̂max + eps_root) + eps)
@@ -242,7 +235,7 @@ def amsgrad(
     As optax, the maximum is taken over the debiased ``v̂`` (PyTorch's
     ``Adam(amsgrad=True)`` takes it over the raw ``v``, then debiases).
 
-    Args: as :func:`adam`.
+    Args: as `adam`.
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
@@ -263,7 +256,6 @@ def adamw(
 ) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
-    ::
 
         x = x - lr * (adam_direction + wd * x)
 
@@ -272,9 +264,12 @@ def adamw(
 
     Args:
       learning_rate: the rate.
-      b1, b2, eps, eps_root: as :func:`adam`.
+      b1: as `adam`.
+      b2: as `adam`.
+      eps: as `adam`.
+      eps_root: as `adam`.
       weight_decay: >= 0 or a schedule. Default 1e-4.
-      mask: where weight decay applies (see :func:`add_decayed_weights`).
+      mask: where weight decay applies (see `add_decayed_weights`).
       nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment.
     """
@@ -290,7 +285,6 @@ def adamax(
 ) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7.1).
 
-    ::
 
         m = b1 * m + (1 - b1) * g;    u = max(b2 * u, |g| + eps)
         x = x - lr * m / (1 - b1**t) / u
@@ -311,7 +305,6 @@ def noisy_sgd(
 ) -> GradientTransformation:
     """Gradient descent with annealed Gaussian gradient noise (Neelakantan et al. 2015).
 
-    ::
 
         x = x - lr * (g + N(0, eta / (1 + t)**gamma))
 

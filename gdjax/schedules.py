@@ -40,7 +40,6 @@ def exponential_decay(
 ) -> Schedule:
     """Exponential decay, the texts' ``eps_t = eps_0 * beta**t`` (seed 000 eq. 3.5).
 
-    ::
 
         p = max(t - transition_begin, 0) / transition_steps     (floored if staircase)
         lr(t) = init_value * decay_rate**p                       (clipped at end_value)
@@ -83,7 +82,6 @@ def inverse_time_decay(
 ) -> Schedule:
     """Inverse-time decay, ``1/t`` annealing (Robbins & Monro 1951; Keras' ``InverseTimeDecay``).
 
-    ::
 
         p = max(t - transition_begin, 0) / transition_steps     (floored if staircase)
         lr(t) = init_value / (1 + decay_rate * p)
@@ -113,7 +111,6 @@ def piecewise_constant(
 ) -> Schedule:
     """A value multiplied by ``scales[b]`` from each boundary step ``b`` on.
 
-    ::
 
         lr(t) = init_value * prod(scale_b for every boundary b <= t)
 
@@ -145,13 +142,13 @@ def polynomial(
 ) -> Schedule:
     """Polynomial decay from ``init_value`` to ``end_value`` over ``transition_steps``.
 
-    ::
 
         s = clip(t - transition_begin, 0, transition_steps)
         lr(t) = (init_value - end_value) * (1 - s / transition_steps)**power + end_value
 
     Args:
-      init_value, end_value: the two ends.
+      init_value: the value until ``transition_begin``.
+      end_value: the value from ``t = transition_begin + transition_steps`` on.
       power: the exponent, > 0.
       transition_steps: >= 1.
       transition_begin: >= 0. Default 0.
@@ -180,7 +177,6 @@ def cosine_decay(
 ) -> Schedule:
     """Cosine decay (Loshchilov & Hutter 2017, SGDR without restarts).
 
-    ::
 
         c = (1 + cos(pi * min(t, decay_steps) / decay_steps)) / 2
         lr(t) = init_value * ((1 - alpha) * c**exponent + alpha)
@@ -242,7 +238,6 @@ def warmup_cosine_decay(
 ) -> Schedule:
     """Linear warm-up to ``peak_value``, then cosine decay to ``end_value``.
 
-    ::
 
         t < warmup_steps:  lr(t) = init_value + (peak_value - init_value) * t / warmup_steps
         otherwise:         lr(t) = end + (peak - end) * c(t - warmup_steps)**exponent

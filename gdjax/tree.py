@@ -8,6 +8,7 @@ structures instead of a bare ``tree_map`` message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ class StructureError(ValueError):
 
 
 def check_structure(reference: Any, other: Any, names: tuple[str, str]) -> None:
-    """Raises :class:`StructureError` naming both structures if they differ."""
+    """Raises `StructureError` naming both structures if they differ."""
     ref_def = jax.tree.structure(reference)
     other_def = jax.tree.structure(other)
     if ref_def != other_def:
@@ -70,15 +71,24 @@ def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """A tree of zeros shaped like ``tree``; see :func:`full_like`."""
+    """A tree of zeros shaped like ``tree``; see `full_like`."""
     return full_like(tree, 0, dtype)
+
+
+def as_dtype(x: Any, dtype: Any) -> Any:
+    """``x.astype(dtype)``, skipped in Python when the dtype already matches.
+
+    Tracing runs once per leaf per transformation, so a no-op cast is not free:
+    at 1000 leaves it is a visible share of the compile time.
+    """
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def cast(tree: Any, dtype: Any) -> Any:
     """Casts every leaf to ``dtype``; ``dtype=None`` returns the tree unchanged."""
     if dtype is None:
         return tree
-    return jax.tree.map(lambda x: x.astype(dtype), tree)
+    return jax.tree.map(lambda x: as_dtype(x, dtype), tree)
 
 
 def widen(tree: Any) -> Any:
@@ -88,23 +98,26 @@ def widen(tree: Any) -> Any:
     params' dtype: an ``eps`` of 1e-8 underflows to 0 in float16, where a
     zero gradient would then give 0/0.
     """
-    return jax.tree.map(lambda x: x.astype(jnp.promote_types(x.dtype, jnp.float32)), tree)
+    return jax.tree.map(lambda x: as_dtype(x, jnp.promote_types(x.dtype, jnp.float32)), tree)
 
 
 def cast_like(tree: Any, like: Any) -> Any:
     """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
-    return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
+    return jax.tree.map(lambda x, y: as_dtype(x, y.dtype), tree, like)
 
 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     """Exponential moving average of ``g**order``: ``(1 - decay) * g**order + decay * m``.
 
     The result is in the promoted dtype; transformations cast it back when they
-    store it (:func:`cast_like`).
+    store it (`cast_like`).
     """
     return map(lambda g, m: (1 - decay) * g**order + decay * m, updates, moments)
 
 
+# A jitted (inlined) function: its trace is cached, so debiasing a second tree
+# of the same shapes (Adam's v after m) costs no second trace of every leaf.
+@functools.partial(jax.jit, inline=True)
 def bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
     """Divides by ``1 - decay**count`` (computed in float32 or wider, then cast).
 
@@ -112,7 +125,7 @@ def bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
     round to 1 in a low-precision dtype.
     """
     correction = 1 - decay**count
-    return jax.tree.map(lambda m: m / correction.astype(m.dtype), moment)
+    return jax.tree.map(lambda m: m / as_dtype(correction, m.dtype), moment)
 
 
 def global_norm(tree: Any) -> jax.Array:

@@ -20,7 +20,7 @@ from gdjax.base import GradientTransformation, Params
 
 
 def _inverse_root(eps: Any, eps_in_sqrt: bool) -> Callable[[jax.Array], jax.Array]:
-    """``1/sqrt(v + eps)`` (optax, seed 002) or ``1/(sqrt(v) + eps)`` (PyTorch, Keras)."""
+    """``1/sqrt(v + eps)`` (optax, Keras, seed 002) or ``1/(sqrt(v) + eps)`` (PyTorch)."""
     if eps_in_sqrt:
         return lambda v: jax.lax.rsqrt(v + eps)
     return lambda v: 1 / (jnp.sqrt(v) + eps)
@@ -40,15 +40,14 @@ def scale_by_adagrad(
 ) -> GradientTransformation:
     """AdaGrad (Duchi, Hazan & Singer 2011): divide by the root of all squared gradients so far.
 
-    ::
 
         r_t = r_{t-1} + g_t**2                  (r_0 = initial_accumulator_value)
         u_t = g_t / sqrt(r_t + eps)             eps_in_sqrt=True  (optax)
-        u_t = g_t / (sqrt(r_t) + eps)           eps_in_sqrt=False (PyTorch, Keras, seed 000 eq. 3.7)
+        u_t = g_t / (sqrt(r_t) + eps)           eps_in_sqrt=False (PyTorch, seed 000 eq. 3.7)
 
     Coordinates whose ``r_t`` is still zero get a zero update (no 0/0).
     PyTorch's ``Adagrad(lr, eps=1e-10)`` is ``initial_accumulator_value=0,
-    eps=1e-10, eps_in_sqrt=False``; Keras' is ``0.1, 1e-7, eps_in_sqrt=False``.
+    eps=1e-10, eps_in_sqrt=False``; Keras 3's is ``0.1, 1e-7`` (eps inside the root).
 
     Args:
       initial_accumulator_value: starting value of ``r``, >= 0. Default 0.1.
@@ -80,17 +79,16 @@ def scale_by_adagrad(
 
 
 class ScaleByRmsState(NamedTuple):
-    """Step count and the moving average of squared gradients ``v``."""
+    """RMSProp's moving averages.
 
-    count: jax.Array
-    nu: Params
+    Attributes:
+      count: steps taken (int32), kept only with ``bias_correction``; else None.
+      mu: moving average of the gradients, kept only if ``centered``; else None.
+      nu: moving average of the squared gradients.
+    """
 
-
-class ScaleByCenteredRmsState(NamedTuple):
-    """Step count, moving averages of the gradients ``m`` and of their squares ``v``."""
-
-    count: jax.Array
-    mu: Params
+    count: jax.Array | None
+    mu: Params | None
     nu: Params
 
 
@@ -104,7 +102,6 @@ def scale_by_rms(
 ) -> GradientTransformation:
     """RMSProp scaling (Hinton 2012, lecture 6e): divide by a moving root mean square.
 
-    ::
 
         v_t = decay * v_{t-1} + (1 - decay) * g_t**2           (v_0 = initial_scale)
         m_t = decay * m_{t-1} + (1 - decay) * g_t              (centered only, m_0 = 0)
@@ -114,8 +111,8 @@ def scale_by_rms(
     With ``bias_correction`` the averages are divided by ``1 - decay**t`` first.
     The texts write ``decay`` as gamma (seed 001 eq. 11.7), rho or alpha
     (seed 000 eq. 3.8). PyTorch's ``RMSprop(alpha=a, eps=e)`` is
-    ``decay=a, eps=e, eps_in_sqrt=False``; Keras' is ``decay=rho,
-    eps=1e-7, eps_in_sqrt=False``. The centered variance is clipped at zero so
+    ``decay=a, eps=e, eps_in_sqrt=False``; Keras 3's is ``decay=rho, eps=1e-7``
+    (eps inside the root). The centered variance is clipped at zero so
     that rounding cannot make it negative (optax and PyTorch return NaN there).
 
     Args:
@@ -138,46 +135,31 @@ def scale_by_rms(
         check_flag(owner, name, flag)
     inverse_root = _inverse_root(eps, eps_in_sqrt)
 
+    # centered and bias_correction are validated bools: they fix the state's structure.
     def debias(moment, count):
         return tree.bias_correction(moment, decay, count) if bias_correction else moment
 
-    def rescale(g, variance, updates):
-        return tree.cast_like(tree.map(lambda g, s: inverse_root(s) * g, g, variance), updates)
-
     def init(params):
-        return ScaleByRmsState(count=tree.zero_count(), nu=tree.full_like(params, initial_scale))
+        return ScaleByRmsState(
+            count=tree.zero_count() if bias_correction else None,
+            mu=tree.zeros_like(params) if centered else None,
+            nu=tree.full_like(params, initial_scale),
+        )
 
     def update(updates, state, params=None):
         del params
         g = tree.widen(updates)
-        count = tree.safe_increment(state.count)
+        count = tree.safe_increment(state.count) if bias_correction else None
         nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
-        out = rescale(g, debias(nu, count), updates)
-        return out, ScaleByRmsState(count=count, nu=tree.cast_like(nu, state.nu))
+        variance, mu = debias(nu, count), None
+        if centered:
+            mu = tree.update_moment(g, tree.widen(state.mu), decay, 1)
+            variance = tree.map(lambda m, v: jnp.maximum(v - m**2, 0), debias(mu, count), variance)
+            mu = tree.cast_like(mu, state.mu)
+        out = tree.map(lambda g, s: inverse_root(s) * g, g, variance)
+        new_state = ScaleByRmsState(count, mu, tree.cast_like(nu, state.nu))
+        return tree.cast_like(out, updates), new_state
 
-    def init_centered(params):
-        return ScaleByCenteredRmsState(
-            count=tree.zero_count(),
-            mu=tree.zeros_like(params),
-            nu=tree.full_like(params, initial_scale),
-        )
-
-    def update_centered(updates, state, params=None):
-        del params
-        g = tree.widen(updates)
-        count = tree.safe_increment(state.count)
-        mu = tree.update_moment(g, tree.widen(state.mu), decay, 1)
-        nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
-        variance = tree.map(
-            lambda m, v: jnp.maximum(v - m**2, 0), debias(mu, count), debias(nu, count)
-        )
-        new_state = ScaleByCenteredRmsState(
-            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
-        )
-        return rescale(g, variance, updates), new_state
-
-    if centered:
-        return GradientTransformation(init_centered, update_centered)
     return GradientTransformation(init, update)
 
 
@@ -194,7 +176,6 @@ class ScaleByAdadeltaState(NamedTuple):
 def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
     """AdaDelta (Zeiler 2012): a unit-corrected step that needs no learning rate.
 
-    ::
 
         E[g²]_t  = rho * E[g²]_{t-1} + (1 - rho) * g_t**2
         u_t      = sqrt(E[Δx²]_{t-1} + eps) / sqrt(E[g²]_t + eps) * g_t
@@ -204,7 +185,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     ``scale_by_learning_rate(1.0)`` for the paper's step ``Δx = -u``.
 
     Args:
-      rho: in [0, 1). Default 0.9 (the paper uses 0.95; Keras too).
+      rho: in [0, 1). Default 0.9 (the paper and Keras use 0.95).
       eps: >= 0. Default 1e-6.
     """
     check_range("scale_by_adadelta", "rho", rho, "[0, 1)")
@@ -260,7 +241,6 @@ def scale_by_adam(
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015): momentum on the gradient, RMS scaling, bias correction.
 
-    ::
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
         v_t = b2 * v_{t-1} + (1 - b2) * g_t**2
@@ -353,7 +333,6 @@ def scale_by_adam(
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7.1): Adam with the infinity norm in place of the RMS.
 
-    ::
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
         v_t = max(b2 * v_{t-1}, |g_t| + eps)

@@ -35,7 +35,6 @@ def clip(max_delta: Any) -> GradientTransformation:
 def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     """Rescales the updates so that their global norm is at most ``max_norm``.
 
-    ::
 
         n = sqrt(sum over all leaves of sum(g**2))
         u = g                    if n < max_norm

@@ -22,17 +22,17 @@ def trace(
 ) -> GradientTransformation:
     """Momentum: accumulates a decaying sum of past updates.
 
-    Heavy ball (Polyak 1964)::
+    Heavy ball (Polyak 1964):
 
         t_k = g_k + decay * t_{k-1}          (t_{-1} = 0)
         u_k = t_k
 
-    Nesterov (Nesterov 1983, in the form of Sutskever et al. 2013)::
+    Nesterov (Nesterov 1983, in the form of Sutskever et al. 2013):
 
         t_k = g_k + decay * t_{k-1}
         u_k = g_k + decay * t_k
 
-    Chained with :func:`scale_by_learning_rate` (``x += -lr * u``) the heavy
+    Chained with `scale_by_learning_rate` (``x += -lr * u``) the heavy
     ball is the texts' ``v = mu*v - lr*g; x = x + v`` (seeds 000, 001) and
     ``v = gamma*v + lr*g; x = x - v`` (seeds 002, 003) with ``v = -lr*t``
     (respectively ``v = lr*t``). With Nesterov the params are the look-ahead
@@ -44,7 +44,7 @@ def trace(
       accumulator_dtype: dtype of ``t``; ``None`` (default) follows the params.
 
     Returns:
-      A transformation with state :class:`TraceState`.
+      A transformation with state `TraceState`.
     """
     check_range("trace", "decay", decay, "[0, 1]")
     check_flag("trace", "nesterov", nesterov)
@@ -83,7 +83,6 @@ class EmaState(NamedTuple):
 def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> GradientTransformation:
     """Exponential moving average of the updates.
 
-    ::
 
         m_t = decay * m_{t-1} + (1 - decay) * g_t      (m_0 = 0, t = 1, 2, ...)
         u_t = m_t / (1 - decay**t)   if debias   else   m_t
@@ -97,7 +96,7 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
       accumulator_dtype: dtype of ``m``; ``None`` (default) follows the params.
 
     Returns:
-      A transformation with state :class:`EmaState`.
+      A transformation with state `EmaState`.
     """
     check_range("ema", "decay", decay, "[0, 1)")
     check_flag("ema", "debias", debias)

@@ -31,7 +31,6 @@ def as_key(key: Any) -> jax.Array:
 def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTransformation:
     """Adds annealed Gaussian noise to the updates.
 
-    ::
 
         sigma_t**2 = eta / (1 + t)**gamma          (t = 0, 1, 2, ...)
         u_t = g_t + N(0, sigma_t**2)               (independently per coordinate)

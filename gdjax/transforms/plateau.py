@@ -44,7 +44,7 @@ def reduce_on_plateau(
     """Scales the updates down by ``factor`` when the monitored value has plateaued.
 
     Each ``update`` takes the monitored value (a loss) as ``value=``. Every
-    ``accumulation_size`` calls their mean ``v`` is compared with the best so far::
+    ``accumulation_size`` calls their mean ``v`` is compared with the best so far:
 
         improved  =  v < (1 - rtol) * best - atol
         after `patience` evaluations in a row without improvement:

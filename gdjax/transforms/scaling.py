@@ -19,9 +19,12 @@ class ScaleByScheduleState(NamedTuple):
 
 
 def _times(factor: Any, g: jax.Array) -> jax.Array:
-    # The factor is cast to the update's dtype so that a float32 rate (a traced
-    # or vmapped array) does not promote bfloat16 updates to float32.
-    return jnp.asarray(factor, dtype=g.dtype) * g
+    # A Python number is weakly typed and takes the update's dtype; an array (a
+    # traced or vmapped rate) is cast to it, so that a float32 rate does not
+    # promote bfloat16 updates to float32.
+    if isinstance(factor, (int, float)):
+        return factor * g
+    return tree.as_dtype(jnp.asarray(factor), g.dtype) * g
 
 
 def scale(step_size: float | jax.Array) -> GradientTransformation:
@@ -48,7 +51,7 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
 
     Args:
       schedule: a function from the int32 step count to a factor (see
-        :mod:`gdjax.schedules`).
+        `gdjax.schedules`).
     """
     if not callable(schedule):
         raise ValueError(f"scale_by_schedule: schedule must be callable, got {schedule!r}")
@@ -85,7 +88,7 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
 
     Returns:
       A transformation whose state is ``EmptyState`` for constant rates and
-      :class:`ScaleByScheduleState` if any rate is a schedule.
+      `ScaleByScheduleState` if any rate is a schedule.
     """
     if learning_rate is None:
         raise ValueError("scale_by_learning_rate: learning_rate is required, got None")

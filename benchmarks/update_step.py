@@ -1,0 +1,158 @@
+"""The jitted update + apply step of gdjax vs optax, side by side in one process.
+
+For sgd, momentum, nesterov, adagrad, rmsprop, adadelta and adam, at 1, 100 and
+1000 leaves holding about 4M float32 params in all, this times
+
+* the step: a user's ``jax.jit`` of ``update`` + ``apply_updates`` with donated
+  params and state, median over repeated runs of ``--steps`` steps, gdjax and
+  optax interleaved so that drift in the machine's speed hits both alike;
+* the compile: tracing, lowering and compiling that step from a cleared cache.
+
+It prints the table with the ratios gdjax/optax (targets: step <= 1.05,
+compile <= 1.1) and writes it to RESULTS.md.
+
+    python benchmarks/update_step.py            # full run, updates RESULTS.md
+    python benchmarks/update_step.py --quick    # a smoke run, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import machine, median_seconds, write_section
+
+import gdjax
+
+OPTIMIZERS = {
+    "sgd": (lambda: gdjax.sgd(0.01), lambda: optax.sgd(0.01)),
+    "momentum": (lambda: gdjax.sgd(0.01, 0.9), lambda: optax.sgd(0.01, 0.9)),
+    "nesterov": (lambda: gdjax.sgd(0.01, 0.9, True), lambda: optax.sgd(0.01, 0.9, True)),
+    "adagrad": (lambda: gdjax.adagrad(0.01), lambda: optax.adagrad(0.01)),
+    "rmsprop": (lambda: gdjax.rmsprop(0.01), lambda: optax.rmsprop(0.01)),
+    "adadelta": (lambda: gdjax.adadelta(1.0), lambda: optax.adadelta(1.0)),
+    "adam": (lambda: gdjax.adam(0.01), lambda: optax.adam(0.01)),
+}
+
+
+def make_tree(leaves: int, total: int) -> dict:
+    size = total // leaves
+    keys = jax.random.split(jax.random.key(0), leaves)
+    return {f"w{i:04d}": jax.random.normal(k, (size,), jnp.float32) for i, k in enumerate(keys)}
+
+
+def make_step(optimizer, apply):
+    def step(params, state, grads):
+        updates, state = optimizer.update(grads, state, params)
+        return apply(params, updates), state
+
+    return step
+
+
+def step_timer(optimizer, apply, params, grads, steps: int):
+    """A function that runs ``steps`` donated steps and blocks; state is carried across calls."""
+    step = jax.jit(make_step(optimizer, apply), donate_argnums=(0, 1))
+    carry = {"params": jax.tree.map(jnp.copy, params), "state": optimizer.init(params)}
+
+    def run():
+        p, s = carry["params"], carry["state"]
+        for _ in range(steps):
+            p, s = step(p, s, grads)
+        jax.block_until_ready(p)
+        carry["params"], carry["state"] = p, s
+
+    run()  # compile and warm up
+    return run
+
+
+def compile_seconds(optimizer, apply, params, grads, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        jax.clear_caches()
+        state = optimizer.init(params)
+        start = time.perf_counter()
+        jax.jit(make_step(optimizer, apply)).lower(params, state, grads).compile()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no RESULTS.md")
+    parser.add_argument("--total", type=int, default=2**22, help="params in all (default 4M)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per side")
+    parser.add_argument("--compile-repeats", type=int, default=5)
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--leaves", help="leaf counts to run (default 1,100,1000; quick: 1,10)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.total, args.steps, args.repeats, args.compile_repeats = 2**12, 2, 3, 1
+    args.leaves = args.leaves or ("1,10" if args.quick else "1,100,1000")
+
+    names = args.optimizers.split(",")
+    rows = []
+    for leaves in (int(n) for n in args.leaves.split(",")):
+        params = make_tree(leaves, args.total)
+        grads = jax.tree.map(lambda x: 0.01 * x, params)
+        for name in names:
+            ours, theirs = OPTIMIZERS[name]
+            run_ours = step_timer(ours(), gdjax.apply_updates, params, grads, args.steps)
+            run_theirs = step_timer(theirs(), optax.apply_updates, params, grads, args.steps)
+            ours_t, theirs_t = [], []
+            for _ in range(args.repeats):  # interleaved: A B A B ...
+                ours_t.append(median_seconds(run_ours, 1) / args.steps)
+                theirs_t.append(median_seconds(run_theirs, 1) / args.steps)
+            step_ours, step_theirs = statistics.median(ours_t), statistics.median(theirs_t)
+            c_ours = compile_seconds(
+                ours(), gdjax.apply_updates, params, grads, args.compile_repeats
+            )
+            c_theirs = compile_seconds(
+                theirs(), optax.apply_updates, params, grads, args.compile_repeats
+            )
+            row = (name, leaves, step_ours, step_theirs, c_ours, c_theirs)
+            rows.append(row)
+            print(format_row(row), flush=True)
+
+    table = format_table(rows)
+    print("\n" + table)
+    if not args.quick:
+        body = (
+            "## Update step: gdjax vs optax (`benchmarks/update_step.py`)\n\n"
+            f"Machine: {machine()}.\n\n"
+            f"{args.total:,} float32 params split over 1, 100 or 1000 leaves; step = a user's "
+            "`jax.jit(update + apply_updates)` with donated params and state, median of "
+            f"{args.repeats} runs of {args.steps} steps (gdjax and optax interleaved); compile = "
+            f"trace + lower + compile from a cleared cache, median of {args.compile_repeats}. "
+            "Targets: step ratio <= 1.05, compile ratio <= 1.1.\n\n" + table
+        )
+        write_section("update_step", body)
+
+
+def format_row(row) -> str:
+    name, leaves, so, st, co, ct = row
+    return (
+        f"| {name} | {leaves} | {so * 1e3:.3f} | {st * 1e3:.3f} | {so / st:.3f} "
+        f"| {co * 1e3:.0f} | {ct * 1e3:.0f} | {co / ct:.3f} |"
+    )
+
+
+def format_table(rows) -> str:
+    head = (
+        "| optimizer | leaves | gdjax step (ms) | optax step (ms) | step ratio "
+        "| gdjax compile (ms) | optax compile (ms) | compile ratio |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    return "\n".join([head, *(format_row(r) for r in rows)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from gdjax.cli import main
+
+sys.exit(main())
