@@ -1,0 +1,447 @@
+"""Ensembles of optimizer trajectories on a function, and sweeps of hyperparameters.
+
+`run` descends from many starts at once as one compiled program (a
+``lax.scan`` over steps of a ``vmap`` over starts); `sweep` adds leading axes
+for a grid of hyperparameters and still compiles once. With several local
+devices the ensemble is sharded over them with ``jax.sharding``.
+
+Recorded histories are time-major, ``(records, starts, ...)``: each step of the
+scan writes one contiguous slab, so recording every step of 10k starts costs
+no transpose (see ``benchmarks/trajectories.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gdjax._validation import check_int, check_range
+from gdjax.base import GradientTransformation, apply_updates
+from gdjax.landscapes import Landscape
+from gdjax.transforms.momentum import TraceState
+
+Iterate = Callable[[jax.Array, Any], jax.Array]
+
+
+class Trajectories(NamedTuple):
+    """The result of `run`. ``R`` records, ``N`` starts, dimension ``D``.
+
+    Attributes:
+      steps: ``(R,)`` the step number of each record (0 is the start, the last
+        is ``num_steps``).
+      positions: ``(R, N, D)`` the params at each recorded step.
+      values: ``(R, N)`` the function there.
+      final: ``(N, D)`` the params after ``num_steps`` steps.
+      final_value: ``(N,)`` the function there.
+      diverged: ``(N,)`` whether a start ever went non-finite or out of ``bound``.
+      steps_to_tol: ``(N,)`` the first step within ``tol`` of a known minimum
+        (-1: never, or no minima known).
+      states: the optimizer state at each record, leaves ``(R, N, ...)``, if
+        ``record_state``; else None.
+      iterates: ``(R, N, D)`` the iterate that ``iterate(params, state)``
+        recovers at each record (the NAG iterate for Nesterov), if given; else None.
+    """
+
+    steps: jax.Array
+    positions: jax.Array
+    values: jax.Array
+    final: jax.Array
+    final_value: jax.Array
+    diverged: jax.Array
+    steps_to_tol: jax.Array
+    states: Any = None
+    iterates: jax.Array | None = None
+
+
+def nesterov_iterate(learning_rate: Any, momentum: Any) -> Iterate:
+    """The NAG iterate ``x`` behind ``gdjax.sgd(learning_rate, momentum, nesterov=True)``.
+
+    ``trace(nesterov=True)`` (like optax and PyTorch) keeps the look-ahead point
+    ``p = x + mu * v`` as the params, with velocity ``v = -lr * t``; so
+    ``x = p + mu * lr * t``, ``t`` being the trace in the state. Pass the result
+    as ``run(..., iterate=...)`` to record ``x``; seed 001 Table 11-2's exact
+    look-ahead numbers come out of it.
+    """
+
+    def iterate(params: jax.Array, state: Any) -> jax.Array:
+        traces = [
+            s
+            for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, TraceState))
+            if isinstance(s, TraceState)
+        ]
+        if not traces:
+            raise ValueError("nesterov_iterate: the optimizer state holds no trace (momentum)")
+        return params + momentum * learning_rate * traces[0].trace
+
+    return iterate
+
+
+# --------------------------------------------------------------------------- the simulation
+
+
+class _Options(NamedTuple):
+    num_steps: int
+    record_every: int  # 0: record nothing but the final point
+    record_state: bool
+    bound: float | None
+    tol: float | None
+    minima: np.ndarray | None  # (M, D)
+    iterate: Iterate | None
+
+
+def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options):
+    """Traced body shared by `run` and `sweep`: descends from every start at once."""
+    value_and_grad = jax.vmap(jax.value_and_grad(fn))
+    init = jax.vmap(optimizer.init)
+    update = jax.vmap(optimizer.update)
+
+    def within_tol(x):
+        if o.tol is None or o.minima is None or len(o.minima) == 0:
+            return jnp.zeros(x.shape[:1], bool)
+        minima = jnp.asarray(o.minima, x.dtype)
+        distance = jnp.min(jnp.linalg.norm(x[:, None, :] - minima, axis=-1), axis=-1)
+        return distance < o.tol
+
+    def out_of_bounds(x):
+        bad = ~jnp.all(jnp.isfinite(x), axis=-1)
+        if o.bound is not None:
+            bad = bad | jnp.any(jnp.abs(x) > o.bound, axis=-1)
+        return bad
+
+    def advance(carry, grads):
+        x, state, diverged, hit, k = carry
+        updates, state = update(grads, state, x)
+        x = apply_updates(x, updates)
+        k = k + 1
+        diverged = diverged | out_of_bounds(x)
+        hit = jnp.where((hit < 0) & within_tol(x), k, hit)
+        return (x, state, diverged, hit, k)
+
+    def step(carry, _):
+        _, grads = value_and_grad(carry[0])
+        return advance(carry, grads), None
+
+    def recorded_step(carry, _):
+        # The value comes with the gradient at the recorded point: no extra evaluation.
+        x, state = carry[0], carry[1]
+        value, grads = value_and_grad(x)
+        record = (x, value, state if o.record_state else None)
+        if o.iterate is not None:
+            record += (jax.vmap(o.iterate)(x, state),)
+        carry = advance(carry, grads)
+        if o.record_every > 1:
+            carry, _ = jax.lax.scan(step, carry, None, length=o.record_every - 1)
+        return carry, record
+
+    start_hit = jnp.where(within_tol(starts), 0, -1).astype(jnp.int32)
+    carry = (starts, init(starts), out_of_bounds(starts), start_hit, jnp.zeros([], jnp.int32))
+    chunks = o.num_steps // o.record_every if o.record_every else 0
+    history = None
+    if chunks:
+        carry, history = jax.lax.scan(recorded_step, carry, None, length=chunks)
+    rest = o.num_steps - chunks * o.record_every
+    if rest:
+        carry, _ = jax.lax.scan(step, carry, None, length=rest)
+    x, state, diverged, hit, _ = carry
+    final_value = jax.vmap(fn)(x)
+    out = {"final": x, "final_value": final_value, "diverged": diverged, "steps_to_tol": hit}
+    if history is not None:
+        last = (x, final_value, state if o.record_state else None)
+        if o.iterate is not None:
+            last += (jax.vmap(o.iterate)(x, state),)
+        history = jax.tree.map(lambda h, f: jnp.concatenate([h, f[None]]), history, last)
+        out["positions"], out["values"], out["states"] = history[:3]
+        if o.iterate is not None:
+            out["iterates"] = history[3]
+    return out
+
+
+# --------------------------------------------------------------------------- inputs and devices
+
+
+def _function_and_minima(fn: Callable | Landscape, minima: Any) -> tuple[Callable, np.ndarray | None]:
+    if isinstance(fn, Landscape):
+        if minima is None and fn.minima:
+            minima = [m.point for m in fn.minima]
+        return fn.fn, None if minima is None else np.asarray(minima, np.float64)
+    if not callable(fn):
+        raise ValueError(f"fn must be a landscape or a callable, got {fn!r}")
+    return fn, None if minima is None else np.asarray(minima, np.float64)
+
+
+def _as_starts(starts: Any, fn: Callable | Landscape) -> np.ndarray:
+    array = np.asarray(starts)
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+    dim = fn.dim if isinstance(fn, Landscape) else None
+    if array.ndim == 1:
+        array = array[:, None] if dim == 1 else array[None, :]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(
+            f"starts must be an array of shape (num_starts, dim), got shape {np.shape(starts)}"
+        )
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"starts have dimension {array.shape[1]} but {fn.name} is {dim}-D")
+    return array
+
+
+def _options(num_steps, record_every, record_state, bound, tol, minima, iterate) -> _Options:
+    check_int("run", "num_steps", num_steps, 0)
+    check_int("run", "record_every", record_every, 0)
+    if bound is not None:
+        check_range("run", "bound", bound, "(0, inf)")
+    if tol is not None:
+        check_range("run", "tol", tol, "(0, inf)")
+    record_every = min(int(record_every), int(num_steps)) if num_steps else 0
+    return _Options(int(num_steps), record_every, bool(record_state), bound, tol, minima, iterate)
+
+
+def _mesh(devices: Sequence[jax.Device] | None) -> Mesh | None:
+    devices = list(jax.local_devices() if devices is None else devices)
+    if len(devices) < 2:
+        return None
+    return Mesh(np.array(devices), ("batch",))
+
+
+def _pad(array: np.ndarray, multiple: int) -> np.ndarray:
+    extra = -len(array) % multiple
+    if not extra:
+        return array
+    return np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+
+
+def _batch_sharded(mesh: Mesh | None, tree: Any, axis: int = 0) -> Any:
+    if mesh is None:
+        return tree
+    spec = P(*([None] * axis), "batch")
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec)), tree)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run(
+    optimizer: GradientTransformation,
+    fn: Callable | Landscape,
+    starts: Any,
+    num_steps: int,
+    record_every: int = 1,
+    record_state: bool = False,
+    *,
+    bound: float | None = None,
+    tol: float | None = 1e-3,
+    minima: Any = None,
+    iterate: Iterate | None = None,
+    devices: Sequence[jax.Device] | None = None,
+) -> Trajectories:
+    """Runs ``optimizer`` on ``fn`` from every start for ``num_steps`` steps, as one program.
+
+    Args:
+      optimizer: any gradient transformation (gdjax or optax).
+      fn: a `gdjax.landscapes.Landscape`, or a function from one point ``(D,)``
+        to a scalar.
+      starts: ``(N, D)`` start points (a 1-D landscape also takes ``(N,)``).
+      num_steps: steps to take, >= 0.
+      record_every: record the params every this many steps (0: only the
+        start and the end). Default 1.
+      record_state: record the optimizer state too (velocities, accumulated
+        squares, ...). Default False.
+      bound: flag a start as diverged once a coordinate exceeds this in
+        absolute value; non-finite values always count.
+      tol: distance to a known minimum counted as arrival, for
+        ``steps_to_tol``; ``None`` to skip. Default 1e-3.
+      minima: ``(M, D)`` points for ``tol`` (default: the landscape's minima).
+      iterate: ``(params, state) -> point``, recorded alongside the params;
+        use `nesterov_iterate` for the NAG iterate.
+      devices: devices to shard the starts over; default all local devices.
+        With one device nothing is sharded.
+
+    Returns:
+      `Trajectories`, with time-major histories.
+    """
+    function, minima = _function_and_minima(fn, minima)
+    points = _as_starts(starts, fn)
+    options = _options(num_steps, record_every, record_state, bound, tol, minima, iterate)
+    mesh = _mesh(devices)
+    n = len(points)
+    padded = _pad(points, len(mesh.devices.flat)) if mesh is not None else points
+
+    def program(starts):
+        out = _simulate(optimizer, function, _batch_sharded(mesh, starts), options)
+        return {k: _batch_sharded(mesh, v, axis=_batch_axis(k)) for k, v in out.items()}
+
+    inputs = jnp.asarray(padded)
+    if mesh is not None:
+        inputs = jax.device_put(inputs, NamedSharding(mesh, P("batch")))
+    out = jax.jit(program)(inputs)
+    if len(padded) != n:
+        out = {
+            k: jax.tree.map(lambda x, axis=_batch_axis(k): _take(x, n, axis), v)
+            for k, v in out.items()
+        }
+    return Trajectories(steps=_record_steps(options), **_complete(out))
+
+
+def _batch_axis(name: str) -> int:
+    """Histories are time-major: their start axis is 1; for finals it is 0."""
+    return 1 if name in ("positions", "values", "states", "iterates") else 0
+
+
+def _take(x: jax.Array, n: int, axis: int) -> jax.Array:
+    return jax.lax.slice_in_dim(x, 0, n, axis=axis)
+
+
+def _record_steps(o: _Options) -> jax.Array:
+    if not o.record_every:
+        return jnp.zeros([0], jnp.int32)
+    chunks = o.num_steps // o.record_every
+    return jnp.asarray([*range(0, chunks * o.record_every, o.record_every), o.num_steps], jnp.int32)
+
+
+def _complete(out: dict) -> dict:
+    empty = jnp.zeros([0])
+    return {
+        "positions": out.get("positions", empty),
+        "values": out.get("values", empty),
+        "final": out["final"],
+        "final_value": out["final_value"],
+        "diverged": out["diverged"],
+        "steps_to_tol": out["steps_to_tol"],
+        "states": out.get("states"),
+        "iterates": out.get("iterates"),
+    }
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+class SweepResult(NamedTuple):
+    """The result of `sweep`: grid axes ``G = (n_1, ..., n_k)`` lead every array.
+
+    Attributes:
+      names: the hyperparameter names, in grid-axis order.
+      grid: ``{name: array of shape G}``, the setting at every grid point.
+      final: ``G + (N, D)``; final_value, diverged, steps_to_tol: ``G + (N,)``.
+      trajectories: the full `Trajectories` with leading ``G`` axes, if the
+        sweep recorded (``record_every > 0``); else None.
+    """
+
+    names: tuple[str, ...]
+    grid: dict
+    final: jax.Array
+    final_value: jax.Array
+    diverged: jax.Array
+    steps_to_tol: jax.Array
+    trajectories: Trajectories | None = None
+
+    def scores(self, by: str = "value") -> np.ndarray:
+        """Per grid point: the mean final value over starts (``by="value"``), or the
+        largest steps-to-tolerance over starts (``by="steps"``); +inf where a start
+        diverged or never arrived."""
+        if by == "value":
+            values = np.where(np.asarray(self.diverged), np.inf, np.asarray(self.final_value))
+            return values.mean(axis=-1)
+        if by == "steps":
+            steps = np.asarray(self.steps_to_tol, np.float64)
+            steps = np.where((steps < 0) | np.asarray(self.diverged), np.inf, steps)
+            return steps.max(axis=-1)
+        raise ValueError(f"sweep: by must be 'value' or 'steps', got {by!r}")
+
+    def best(self, by: str = "value") -> dict:
+        """The best setting: ``{name: value, ..., "score": score}``, lowest score wins.
+
+        ``by="value"`` ranks by mean final value, ``by="steps"`` by the steps the
+        slowest start needs to come within ``tol`` of a minimum.
+        """
+        scores = self.scores(by)
+        index = np.unravel_index(int(np.argmin(scores)), scores.shape)
+        best = {name: float(np.asarray(self.grid[name])[index]) for name in self.names}
+        best["score"] = float(scores[index])
+        return best
+
+
+def sweep(
+    make_optimizer: Callable[..., GradientTransformation],
+    grid: Mapping[str, Any],
+    fn: Callable | Landscape,
+    starts: Any,
+    num_steps: int,
+    record_every: int = 0,
+    *,
+    bound: float | None = None,
+    tol: float | None = 1e-3,
+    minima: Any = None,
+    devices: Sequence[jax.Device] | None = None,
+) -> SweepResult:
+    """Runs every combination of hyperparameters in ``grid`` as one compiled program.
+
+    ``grid`` maps argument names of ``make_optimizer`` to 1-D sequences of
+    values; their product becomes the leading axes of the result, in the
+    order given. ``make_optimizer(**setting)`` receives traced values, so it
+    must treat them as data (every gdjax optimizer does). Example::
+
+        result = sweep(lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
+                       {"learning_rate": np.logspace(-3, 0, 20), "momentum": [0, 0.5, 0.9]},
+                       landscapes.two_gaussians, starts, 100)
+        result.best()   # {'learning_rate': ..., 'momentum': ..., 'score': ...}
+
+    Args:
+      make_optimizer: ``(**hyperparameters) -> GradientTransformation``.
+      grid: ``{name: values}``.
+      fn, starts, num_steps, bound, tol, minima, devices: as for `run`.
+      record_every: record every this many steps (default 0: final points only).
+
+    Returns:
+      `SweepResult`.
+    """
+    if not grid:
+        raise ValueError("sweep: the grid is empty; give at least one hyperparameter")
+    names = tuple(grid)
+    axes = [np.asarray(grid[name], np.float32).reshape(-1) for name in names]
+    for name, values in zip(names, axes, strict=True):
+        if values.size == 0:
+            raise ValueError(f"sweep: the grid gives no values for {name!r}")
+    shape = tuple(len(a) for a in axes)
+    settings = np.array(list(itertools.product(*axes)), np.float32).reshape(-1, len(names))
+    function, minima = _function_and_minima(fn, minima)
+    points = jnp.asarray(_as_starts(starts, fn))
+    options = _options(num_steps, record_every, False, bound, tol, minima, None)
+    mesh = _mesh(devices)
+    count = len(settings)
+    padded = _pad(settings, len(mesh.devices.flat)) if mesh is not None else settings
+
+    def one(setting):
+        optimizer = make_optimizer(**dict(zip(names, setting, strict=True)))
+        return _simulate(optimizer, function, points, options)
+
+    def program(settings):
+        out = jax.vmap(one)(_batch_sharded(mesh, settings))
+        return _batch_sharded(mesh, out)
+
+    inputs = jnp.asarray(padded)
+    if mesh is not None:
+        inputs = jax.device_put(inputs, NamedSharding(mesh, P("batch")))
+    out = jax.jit(program)(inputs)
+    if len(padded) != count:
+        out = jax.tree.map(lambda x: _take(x, count, 0), out)
+    out = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), out)
+    trajectories = None
+    if options.record_every:
+        # vmap put the settings first: (G, R, N, ...) for histories.
+        trajectories = Trajectories(steps=_record_steps(options), **_complete(out))
+    return SweepResult(
+        names=names,
+        grid={name: np.asarray(settings[:count, i]).reshape(shape) for i, name in enumerate(names)},
+        final=out["final"],
+        final_value=out["final_value"],
+        diverged=out["diverged"],
+        steps_to_tol=out["steps_to_tol"],
+        trajectories=trajectories,
+    )
