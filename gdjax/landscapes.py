@@ -72,7 +72,9 @@ class Landscape:
         x = jnp.asarray(x)
         if not self.minima:
             return jnp.full(x.shape[:-1], -1), jnp.full(x.shape[:-1], jnp.nan)
-        points = jnp.asarray([m.point for m in self.minima], x.dtype if x.dtype.kind == "f" else float)
+        points = jnp.asarray(
+            [m.point for m in self.minima], x.dtype if x.dtype.kind == "f" else float
+        )
         distances = jnp.linalg.norm(x[..., None, :] - points, axis=-1)
         return jnp.argmin(distances, axis=-1), jnp.min(distances, axis=-1)
 
@@ -128,9 +130,7 @@ def _rastrigin(x):
 
 def _beale(x):
     a, b = _xy(x)
-    return (
-        (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
-    )
+    return (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
 
 
 def _himmelblau(x):
@@ -300,7 +300,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Landscape:
-    """The landscape called ``name``; an unknown name raises ``ValueError`` listing the valid ones."""
+    """The landscape called ``name``; ``ValueError`` naming the valid ones if unknown."""
     try:
         return _REGISTRY[name]
     except KeyError:

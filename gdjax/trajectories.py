@@ -12,6 +12,7 @@ no transpose (see ``benchmarks/trajectories.py``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -35,9 +36,9 @@ class Trajectories(NamedTuple):
 
     Attributes:
       steps: ``(R,)`` the step number of each record (0 is the start, the last
-        is ``num_steps``).
-      positions: ``(R, N, D)`` the params at each recorded step.
-      values: ``(R, N)`` the function there.
+        is ``num_steps``); None if nothing was recorded.
+      positions: ``(R, N, D)`` the params at each recorded step (or None).
+      values: ``(R, N)`` the function there (or None).
       final: ``(N, D)`` the params after ``num_steps`` steps.
       final_value: ``(N,)`` the function there.
       diverged: ``(N,)`` whether a start ever went non-finite or out of ``bound``.
@@ -49,9 +50,9 @@ class Trajectories(NamedTuple):
         recovers at each record (the NAG iterate for Nesterov), if given; else None.
     """
 
-    steps: jax.Array
-    positions: jax.Array
-    values: jax.Array
+    steps: np.ndarray | None
+    positions: jax.Array | None
+    values: jax.Array | None
     final: jax.Array
     final_value: jax.Array
     diverged: jax.Array
@@ -166,7 +167,9 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
 # --------------------------------------------------------------------------- inputs and devices
 
 
-def _function_and_minima(fn: Callable | Landscape, minima: Any) -> tuple[Callable, np.ndarray | None]:
+def _function_and_minima(
+    fn: Callable | Landscape, minima: Any
+) -> tuple[Callable, np.ndarray | None]:
     if isinstance(fn, Landscape):
         if minima is None and fn.minima:
             minima = [m.point for m in fn.minima]
@@ -210,18 +213,24 @@ def _mesh(devices: Sequence[jax.Device] | None) -> Mesh | None:
     return Mesh(np.array(devices), ("batch",))
 
 
-def _pad(array: np.ndarray, multiple: int) -> np.ndarray:
-    extra = -len(array) % multiple
-    if not extra:
-        return array
-    return np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+def _device_batch(mesh: Mesh | None, array: np.ndarray) -> jax.Array:
+    """Puts the batch on the devices: padded (by repeating the last row) to a multiple
+    of their number and sharded along its first axis; as it is with one device."""
+    if mesh is None:
+        return jax.device_put(array)  # (jnp.asarray would compile a staging program)
+    extra = -len(array) % mesh.devices.size
+    if extra:
+        array = np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+    return jax.device_put(array, NamedSharding(mesh, P("batch")))
 
 
 def _batch_sharded(mesh: Mesh | None, tree: Any, axis: int = 0) -> Any:
     if mesh is None:
         return tree
     spec = P(*([None] * axis), "batch")
-    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec)), tree)
+    return jax.tree.map(
+        lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec)), tree
+    )
 
 
 # --------------------------------------------------------------------------- run
@@ -249,8 +258,8 @@ def run(
         to a scalar.
       starts: ``(N, D)`` start points (a 1-D landscape also takes ``(N,)``).
       num_steps: steps to take, >= 0.
-      record_every: record the params every this many steps (0: only the
-        start and the end). Default 1.
+      record_every: record the params every this many steps; 0 records
+        nothing but the final point. Default 1.
       record_state: record the optimizer state too (velocities, accumulated
         squares, ...). Default False.
       bound: flag a start as diverged once a coordinate exceeds this in
@@ -271,21 +280,16 @@ def run(
     options = _options(num_steps, record_every, record_state, bound, tol, minima, iterate)
     mesh = _mesh(devices)
     n = len(points)
-    padded = _pad(points, len(mesh.devices.flat)) if mesh is not None else points
 
     def program(starts):
         out = _simulate(optimizer, function, _batch_sharded(mesh, starts), options)
-        return {k: _batch_sharded(mesh, v, axis=_batch_axis(k)) for k, v in out.items()}
-
-    inputs = jnp.asarray(padded)
-    if mesh is not None:
-        inputs = jax.device_put(inputs, NamedSharding(mesh, P("batch")))
-    out = jax.jit(program)(inputs)
-    if len(padded) != n:
-        out = {
-            k: jax.tree.map(lambda x, axis=_batch_axis(k): _take(x, n, axis), v)
-            for k, v in out.items()
+        # Padding comes off inside the program: nothing is compiled after it.
+        return {
+            name: jax.tree.map(functools.partial(_take, n=n, axis=_batch_axis(name)), value)
+            for name, value in out.items()
         }
+
+    out = jax.jit(program)(_device_batch(mesh, points))
     return Trajectories(steps=_record_steps(options), **_complete(out))
 
 
@@ -294,22 +298,21 @@ def _batch_axis(name: str) -> int:
     return 1 if name in ("positions", "values", "states", "iterates") else 0
 
 
-def _take(x: jax.Array, n: int, axis: int) -> jax.Array:
+def _take(x: jax.Array, *, n: int, axis: int) -> jax.Array:
     return jax.lax.slice_in_dim(x, 0, n, axis=axis)
 
 
-def _record_steps(o: _Options) -> jax.Array:
+def _record_steps(o: _Options) -> np.ndarray | None:
     if not o.record_every:
-        return jnp.zeros([0], jnp.int32)
+        return None
     chunks = o.num_steps // o.record_every
-    return jnp.asarray([*range(0, chunks * o.record_every, o.record_every), o.num_steps], jnp.int32)
+    return np.asarray([*range(0, chunks * o.record_every, o.record_every), o.num_steps], np.int32)
 
 
 def _complete(out: dict) -> dict:
-    empty = jnp.zeros([0])
     return {
-        "positions": out.get("positions", empty),
-        "values": out.get("values", empty),
+        "positions": out.get("positions"),
+        "values": out.get("values"),
         "final": out["final"],
         "final_value": out["final_value"],
         "diverged": out["diverged"],
@@ -411,27 +414,21 @@ def sweep(
     shape = tuple(len(a) for a in axes)
     settings = np.array(list(itertools.product(*axes)), np.float32).reshape(-1, len(names))
     function, minima = _function_and_minima(fn, minima)
-    points = jnp.asarray(_as_starts(starts, fn))
+    points = jax.device_put(_as_starts(starts, fn))
     options = _options(num_steps, record_every, False, bound, tol, minima, None)
     mesh = _mesh(devices)
     count = len(settings)
-    padded = _pad(settings, len(mesh.devices.flat)) if mesh is not None else settings
 
-    def one(setting):
+    def one(setting, points):
         optimizer = make_optimizer(**dict(zip(names, setting, strict=True)))
         return _simulate(optimizer, function, points, options)
 
-    def program(settings):
-        out = jax.vmap(one)(_batch_sharded(mesh, settings))
-        return _batch_sharded(mesh, out)
+    def program(settings, points):
+        out = jax.vmap(one, in_axes=(0, None))(_batch_sharded(mesh, settings), points)
+        out = _batch_sharded(mesh, out)
+        return jax.tree.map(lambda x: _take(x, n=count, axis=0).reshape(shape + x.shape[1:]), out)
 
-    inputs = jnp.asarray(padded)
-    if mesh is not None:
-        inputs = jax.device_put(inputs, NamedSharding(mesh, P("batch")))
-    out = jax.jit(program)(inputs)
-    if len(padded) != count:
-        out = jax.tree.map(lambda x: _take(x, count, 0), out)
-    out = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), out)
+    out = jax.jit(program)(_device_batch(mesh, settings), points)
     trajectories = None
     if options.record_every:
         # vmap put the settings first: (G, R, N, ...) for histories.

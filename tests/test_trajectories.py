@@ -1,0 +1,268 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import monitoring
+
+import gdjax
+from gdjax import landscapes
+from gdjax import trajectories as T
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hand_loop(optimizer, fn, starts, num_steps):
+    """The texts' way: one start at a time, one step at a time; returns (steps+1, N, D)."""
+    paths = []
+    for start in np.asarray(starts, np.float32):
+        x = jnp.asarray(start)
+        state = optimizer.init(x)
+        path = [x]
+        for _ in range(num_steps):
+            updates, state = optimizer.update(jax.grad(fn)(x), state, x)
+            x = gdjax.apply_updates(x, updates)
+            path.append(x)
+        paths.append(jnp.stack(path))
+    return np.stack(paths, axis=1)
+
+
+# --------------------------------------------------------------------------- the texts
+
+
+def test_seed_001_parabola():
+    result = T.run(gdjax.sgd(0.03), landscapes.parabola, [-0.9], 15)
+    np.testing.assert_allclose(result.final[0, 0], 0.997648, atol=1e-5)
+    assert result.positions.shape == (16, 1, 1)
+    np.testing.assert_array_equal(result.steps, np.arange(16))
+    np.testing.assert_allclose(result.positions[0, 0, 0], -0.9)
+
+
+@pytest.mark.parametrize(
+    "lr,momentum,expected,diverges",
+    [
+        (0.4, None, (-0.943467, -0.000073), False),
+        (0.6, None, (-0.387814, -1673.365109), True),
+        (0.4, 0.5, (-0.062843, 0.001202), False),
+        (0.6, 0.5, (0.007188, 0.002553), False),
+    ],
+)
+def test_seed_003_four_results_and_the_divergent_one_is_flagged(lr, momentum, expected, diverges):
+    result = T.run(
+        gdjax.sgd(lr, momentum=momentum), landscapes.stretched_bowl, [[-5.0, -2.0]], 20, bound=100.0
+    )
+    np.testing.assert_allclose(result.final[0], expected, rtol=1e-4, atol=1e-4)
+    assert bool(result.diverged[0]) is diverges
+    unbounded = T.run(
+        gdjax.sgd(lr, momentum=momentum), landscapes.stretched_bowl, [[-5.0, -2.0]], 20
+    )
+    assert not bool(unbounded.diverged[0])  # finite: only a bound flags it
+
+
+def test_seed_001_table_11_2_both_columns():
+    starts = [[1.5, 1.5], [0.7, -0.2]]
+    for start, lr, steps, momentum, nag in [
+        (starts[0], 0.02, 90, (-0.9496, 0.9809), (-0.9717, 0.9804)),
+        (starts[1], 0.1, 25, (0.8807, -0.9063), (0.8990, -0.8983)),
+    ]:
+        plain = T.run(gdjax.sgd(lr, momentum=0.9), landscapes.two_gaussians, [start], steps)
+        np.testing.assert_allclose(plain.final[0], momentum, atol=5e-5)
+        nesterov = T.run(
+            gdjax.sgd(lr, momentum=0.9, nesterov=True),
+            landscapes.two_gaussians,
+            [start],
+            steps,
+            iterate=T.nesterov_iterate(lr, 0.9),
+        )
+        np.testing.assert_allclose(nesterov.iterates[-1, 0], nag, atol=5e-5)
+        np.testing.assert_allclose(nesterov.iterates[0, 0], start)  # x_0 = p_0
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        gdjax.adam(0.05),
+        gdjax.rmsprop(0.02, momentum=0.5),
+        gdjax.sgd(0.1, momentum=0.9, nesterov=True),
+    ],
+)
+def test_run_equals_the_per_start_python_loop(optimizer):
+    starts = np.array(landscapes.two_gaussians.starts, np.float32)
+    result = T.run(optimizer, landscapes.two_gaussians, starts, 40)
+    expected = hand_loop(optimizer, landscapes.two_gaussians.fn, starts, 40)
+    np.testing.assert_allclose(result.positions, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.values, landscapes.two_gaussians.fn(expected), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(result.final, expected[-1], rtol=1e-5, atol=1e-6)
+
+
+def test_record_every_keeps_every_kth_step_and_the_end():
+    starts = np.array([[1.5, 1.5], [0.0, 0.0]], np.float32)
+    full = T.run(gdjax.adam(0.05), landscapes.two_gaussians, starts, 30)
+    sparse = T.run(gdjax.adam(0.05), landscapes.two_gaussians, starts, 30, record_every=7)
+    np.testing.assert_array_equal(sparse.steps, [0, 7, 14, 21, 30])
+    np.testing.assert_allclose(sparse.positions, full.positions[sparse.steps], rtol=1e-6)
+    np.testing.assert_allclose(sparse.final, full.final, rtol=1e-6)
+    final_only = T.run(gdjax.adam(0.05), landscapes.two_gaussians, starts, 30, record_every=0)
+    assert final_only.positions is None and final_only.steps is None
+    np.testing.assert_allclose(final_only.final, full.final, rtol=1e-6)
+
+
+def test_record_state_gives_the_velocity_history():
+    result = T.run(
+        gdjax.sgd(0.1, momentum=0.9), landscapes.bowl, [[15.0, 15.0]], 10, record_state=True
+    )
+    trace = result.states[0].trace  # (R, N, D)
+    assert trace.shape == (11, 1, 2)
+    np.testing.assert_allclose(trace[0], 0.0)
+    # x_{k+1} - x_k = -lr * t_{k+1}: the recorded trace is the velocity up to -lr.
+    np.testing.assert_allclose(
+        np.diff(result.positions, axis=0), -0.1 * np.asarray(trace[1:]), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_steps_to_tol_is_the_first_step_within_tol_of_a_minimum():
+    starts = np.array(landscapes.two_gaussians.starts, np.float32)
+    result = T.run(gdjax.adam(0.05), landscapes.two_gaussians, starts, 200, tol=1e-2)
+    _, distance = landscapes.two_gaussians.nearest_minimum(result.positions)  # (R, N)
+    for i in range(len(starts)):
+        within = np.flatnonzero(np.asarray(distance[:, i]) < 1e-2)
+        assert result.steps_to_tol[i] == (within[0] if len(within) else -1)
+    assert (np.asarray(result.steps_to_tol) > 0).all()
+
+
+def test_non_finite_trajectories_are_flagged_diverged():
+    result = T.run(gdjax.sgd(1.0), landscapes.rosenbrock, [[-2.0, 2.0], [1.0, 1.0]], 50)
+    assert bool(result.diverged[0]) and not bool(result.diverged[1])
+    assert not np.isfinite(np.asarray(result.final[0])).all()
+
+
+def test_a_plain_function_and_its_own_minima():
+    result = T.run(
+        gdjax.sgd(0.1),
+        lambda x: jnp.sum((x - 2.0) ** 2),
+        [[0.0, 0.0, 0.0]],
+        50,
+        minima=[[2.0, 2.0, 2.0]],
+    )
+    np.testing.assert_allclose(result.final[0], 2.0, atol=1e-4)
+    assert result.steps_to_tol[0] > 0
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match=r"starts must be an array of shape \(num_starts, dim\)"):
+        T.run(gdjax.sgd(0.1), landscapes.bowl, np.zeros((2, 2, 2)), 5)
+    with pytest.raises(ValueError, match="dimension 3 but bowl is 2-D"):
+        T.run(gdjax.sgd(0.1), landscapes.bowl, np.zeros((2, 3)), 5)
+    with pytest.raises(ValueError, match="num_steps must be an integer >= 0"):
+        T.run(gdjax.sgd(0.1), landscapes.bowl, np.zeros((2, 2)), -1)
+    with pytest.raises(ValueError, match="bound must be in"):
+        T.run(gdjax.sgd(0.1), landscapes.bowl, np.zeros((2, 2)), 5, bound=-1.0)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+class _CompileCounter:
+    def __init__(self):
+        self.count = 0
+        monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+
+COMPILES = _CompileCounter()
+
+
+def test_sweep_equals_one_by_one_runs_and_compiles_once():
+    lrs = np.array([0.001, 0.01, 0.05, 0.1, 0.3], np.float32)
+    momenta = np.array([0.0, 0.5, 0.9], np.float32)
+    starts = np.array([[1.5, 1.5], [0.7, -0.2]], np.float32)
+
+    def make(learning_rate, momentum):
+        return gdjax.sgd(learning_rate, momentum=momentum)
+
+    before = COMPILES.count
+    result = T.sweep(
+        make, {"learning_rate": lrs, "momentum": momenta}, landscapes.two_gaussians, starts, 60
+    )
+    assert COMPILES.count - before == 1
+    assert result.final.shape == (5, 3, 2, 2)
+    for i, lr in enumerate(lrs):
+        for j, mu in enumerate(momenta):
+            one = T.run(make(lr, mu), landscapes.two_gaussians, starts, 60, record_every=0)
+            np.testing.assert_allclose(result.final[i, j], one.final, rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(result.steps_to_tol[i, j], one.steps_to_tol)
+    np.testing.assert_allclose(result.grid["momentum"][2, 1], 0.5)
+
+
+def test_sweep_picks_the_best_setting_by_value_and_by_steps():
+    lrs = np.array([1e-3, 0.02, 0.05, 0.2], np.float32)
+    result = T.sweep(lambda learning_rate: gdjax.adam(learning_rate), {"learning_rate": lrs},
+                     landscapes.two_gaussians, [[-1.5, 1.2]], 150)  # fmt: skip
+    scores = result.scores("value")
+    assert result.best("value")["learning_rate"] == pytest.approx(float(lrs[np.argmin(scores)]))
+    assert result.best("value")["score"] == pytest.approx(float(scores.min()))
+    steps = result.scores("steps")
+    assert np.isinf(steps[0])  # lr 1e-3 does not arrive in 150 steps
+    assert result.best("steps")["learning_rate"] == pytest.approx(float(lrs[np.argmin(steps)]))
+
+
+def test_sweep_records_trajectories_on_request():
+    result = T.sweep(lambda learning_rate: gdjax.sgd(learning_rate), {"learning_rate": [0.1, 0.2]},
+                     landscapes.bowl, [[1.0, 1.0]], 10, record_every=5)  # fmt: skip
+    assert result.trajectories.positions.shape == (2, 3, 1, 2)
+    np.testing.assert_array_equal(result.trajectories.steps, [0, 5, 10])
+
+
+# --------------------------------------------------------------------------- several devices
+
+SHARDED = textwrap.dedent(
+    """
+    import jax, numpy as np, gdjax
+    from gdjax import landscapes, trajectories as T
+    assert len(jax.local_devices()) == 4, jax.local_devices()
+    one = [jax.local_devices()[0]]
+    for n in (8, 7):  # divisible by 4, and padded
+        starts = np.random.default_rng(n).uniform(-2, 2, (n, 2)).astype(np.float32)
+        args = (gdjax.adam(0.05), landscapes.two_gaussians, starts, 50)
+        sharded = T.run(*args, record_state=True)
+        single = T.run(*args, record_state=True, devices=one)
+        assert len(sharded.final.sharding.device_set) == 4
+        for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(single)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    grid = {"learning_rate": np.linspace(0.01, 0.3, 5), "momentum": [0.0, 0.9]}
+    make = lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum)
+    sharded = T.sweep(make, grid, landscapes.two_gaussians, [[1.5, 1.5]], 40)
+    single = T.sweep(make, grid, landscapes.two_gaussians, [[1.5, 1.5]], 40, devices=one)
+    np.testing.assert_allclose(np.asarray(sharded.final), np.asarray(single.final), rtol=1e-6)
+    print("sharded ok")
+    """
+)
+
+
+def test_sharded_over_four_host_devices_equals_one_device():
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SHARDED],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sharded ok" in result.stdout
