@@ -6,7 +6,11 @@ For sgd, momentum, nesterov, adagrad, rmsprop, adadelta and adam, at 1, 100 and
 * the step: a user's ``jax.jit`` of ``update`` + ``apply_updates`` with donated
   params and state, median over repeated runs of ``--steps`` steps, gdjax and
   optax interleaved so that drift in the machine's speed hits both alike;
-* the compile: tracing, lowering and compiling that step from a cleared cache.
+* the compile: tracing, lowering and compiling that step from a cleared cache,
+  gdjax and optax interleaved;
+* the compiled program: its HLO instruction count, for gdjax and for optax. Equal
+  counts (the same fused program) mean that the remaining differences in time
+  are the machine's noise.
 
 It prints the table with the ratios gdjax/optax (targets: step <= 1.05,
 compile <= 1.1) and writes it to RESULTS.md.
@@ -73,29 +77,50 @@ def step_timer(optimizer, apply, params, grads, steps: int):
     return run
 
 
-def compile_seconds(optimizer, apply, params, grads, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        jax.clear_caches()
-        state = optimizer.init(params)
-        start = time.perf_counter()
-        jax.jit(make_step(optimizer, apply)).lower(params, state, grads).compile()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def compile_seconds(optimizer, apply, params, grads) -> float:
+    jax.clear_caches()
+    state = optimizer.init(params)
+    start = time.perf_counter()
+    jax.jit(make_step(optimizer, apply)).lower(params, state, grads).compile()
+    return time.perf_counter() - start
+
+
+def hlo_instructions(optimizer, apply, params, grads) -> int:
+    """Instructions in the optimized HLO of the step (parameters and constants excluded)."""
+    text = jax.jit(make_step(optimizer, apply)).lower(params, optimizer.init(params), grads)
+    text = text.compile().as_text()
+    return sum(
+        1
+        for line in text.splitlines()
+        if " = " in line and not any(op in line for op in (" parameter(", " constant("))
+    )
+
+
+def steps_per_run(run_once, target_seconds: float, minimum: int) -> int:
+    """Steps that make one timed run last about ``target_seconds`` (at least ``minimum``)."""
+    seconds = median_seconds(run_once, 3)
+    return max(minimum, int(target_seconds / max(seconds, 1e-6)))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no RESULTS.md")
     parser.add_argument("--total", type=int, default=2**22, help="params in all (default 4M)")
-    parser.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    parser.add_argument("--steps", type=int, default=10, help="fewest steps per timed run")
+    parser.add_argument("--target", type=float, default=0.2, help="seconds per timed run")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per side")
-    parser.add_argument("--compile-repeats", type=int, default=5)
+    parser.add_argument("--compile-repeats", type=int, default=9)
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     parser.add_argument("--leaves", help="leaf counts to run (default 1,100,1000; quick: 1,10)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.total, args.steps, args.repeats, args.compile_repeats = 2**12, 2, 3, 1
+        args.total, args.steps, args.target, args.repeats, args.compile_repeats = (
+            2**12,
+            2,
+            0.0,
+            3,
+            1,
+        )
     args.leaves = args.leaves or ("1,10" if args.quick else "1,100,1000")
 
     names = args.optimizers.split(",")
@@ -105,20 +130,27 @@ def main(argv: list[str] | None = None) -> None:
         grads = jax.tree.map(lambda x: 0.01 * x, params)
         for name in names:
             ours, theirs = OPTIMIZERS[name]
-            run_ours = step_timer(ours(), gdjax.apply_updates, params, grads, args.steps)
-            run_theirs = step_timer(theirs(), optax.apply_updates, params, grads, args.steps)
-            ours_t, theirs_t = [], []
+            probe = step_timer(ours(), gdjax.apply_updates, params, grads, 1)
+            steps = steps_per_run(probe, args.target, args.steps)
+            run_ours = step_timer(ours(), gdjax.apply_updates, params, grads, steps)
+            run_theirs = step_timer(theirs(), optax.apply_updates, params, grads, steps)
+            step_ours, step_theirs, compile_ours, compile_theirs = [], [], [], []
             for _ in range(args.repeats):  # interleaved: A B A B ...
-                ours_t.append(median_seconds(run_ours, 1) / args.steps)
-                theirs_t.append(median_seconds(run_theirs, 1) / args.steps)
-            step_ours, step_theirs = statistics.median(ours_t), statistics.median(theirs_t)
-            c_ours = compile_seconds(
-                ours(), gdjax.apply_updates, params, grads, args.compile_repeats
+                step_ours.append(median_seconds(run_ours, 1) / steps)
+                step_theirs.append(median_seconds(run_theirs, 1) / steps)
+            for _ in range(args.compile_repeats):
+                compile_ours.append(compile_seconds(ours(), gdjax.apply_updates, params, grads))
+                compile_theirs.append(compile_seconds(theirs(), optax.apply_updates, params, grads))
+            row = (
+                name,
+                leaves,
+                statistics.median(step_ours),
+                statistics.median(step_theirs),
+                statistics.median(compile_ours),
+                statistics.median(compile_theirs),
+                hlo_instructions(ours(), gdjax.apply_updates, params, grads),
+                hlo_instructions(theirs(), optax.apply_updates, params, grads),
             )
-            c_theirs = compile_seconds(
-                theirs(), optax.apply_updates, params, grads, args.compile_repeats
-            )
-            row = (name, leaves, step_ours, step_theirs, c_ours, c_theirs)
             rows.append(row)
             print(format_row(row), flush=True)
 
@@ -130,26 +162,27 @@ def main(argv: list[str] | None = None) -> None:
             f"Machine: {machine()}.\n\n"
             f"{args.total:,} float32 params split over 1, 100 or 1000 leaves; step = a user's "
             "`jax.jit(update + apply_updates)` with donated params and state, median of "
-            f"{args.repeats} runs of {args.steps} steps (gdjax and optax interleaved); compile = "
-            f"trace + lower + compile from a cleared cache, median of {args.compile_repeats}. "
-            "Targets: step ratio <= 1.05, compile ratio <= 1.1.\n\n" + table
+            f"{args.repeats} runs of ~{args.target:g} s each (gdjax and optax interleaved); "
+            "compile = trace + lower + compile from a cleared cache, median of "
+            f"{args.compile_repeats} (interleaved); HLO = instructions in the compiled "
+            "program. Targets: step ratio <= 1.05, compile ratio <= 1.1.\n\n" + table
         )
         write_section("update_step", body)
 
 
 def format_row(row) -> str:
-    name, leaves, so, st, co, ct = row
+    name, leaves, so, st, co, ct, ho, ht = row
     return (
         f"| {name} | {leaves} | {so * 1e3:.3f} | {st * 1e3:.3f} | {so / st:.3f} "
-        f"| {co * 1e3:.0f} | {ct * 1e3:.0f} | {co / ct:.3f} |"
+        f"| {co * 1e3:.0f} | {ct * 1e3:.0f} | {co / ct:.3f} | {ho} / {ht} |"
     )
 
 
 def format_table(rows) -> str:
     head = (
         "| optimizer | leaves | gdjax step (ms) | optax step (ms) | step ratio "
-        "| gdjax compile (ms) | optax compile (ms) | compile ratio |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| gdjax compile (ms) | optax compile (ms) | compile ratio | HLO gdjax / optax |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     return "\n".join([head, *(format_row(r) for r in rows)])
 

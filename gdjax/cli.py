@@ -1,24 +1,29 @@
-"""The ``gdjax`` command."""
+"""The ``gdjax`` command: compare optimizers on a landscape, sweep hyperparameters,
+list the landscapes, regenerate the docs' figures.
+
+Bad input (an unknown optimizer, landscape or option, a malformed number or
+grid) exits with status 2 and one line that names what was wrong and the
+valid choices.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
+import json
+import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 import gdjax
-
-OPTIMIZERS = (
-    "sgd",
-    "adagrad",
-    "rmsprop",
-    "adadelta",
-    "adam",
-    "adamw",
-    "adamax",
-    "nadam",
-    "amsgrad",
-    "noisy_sgd",
-)
+from gdjax import landscapes
+from gdjax import trajectories as T
 
 
 class UsageError(Exception):
@@ -27,23 +32,559 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        raise UsageError(message)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """An optimizer the command knows: its factory and the settings it runs with."""
+
+    factory: Callable[..., gdjax.GradientTransformation]
+    settings: dict[str, Any]
+
+
+# The texts give the rates for plain descent (seed 001 Fig. 11-5: lr 0.4) and for
+# momentum (Table 11-2: lr 0.1, mu 0.9). The others are the rounded winners of
+#   gdjax sweep --optimizer NAME --grid learning_rate=1e-3:1:log25 --by steps
+# on two_gaussians from Table 11-1's five starts (settling within 1e-3 in 100
+# steps); AdaDelta's eps by --grid eps=1e-6:1e-1:log11 (its default 1e-6 barely
+# moves at this scale), RMSProp's decay by --grid decay=0.9,0.99,0.999. Adam,
+# AdaMax and AMSGrad with their own betas settle at no rate (they orbit the
+# minimum; with b1=0.5 Adam settles in 31 steps): they keep their betas and
+# a rate of 0.1, and the table shows it.
+OPTIMIZERS: dict[str, Entry] = {
+    "sgd": Entry(gdjax.sgd, {"learning_rate": 0.4}),
+    "momentum": Entry(gdjax.sgd, {"learning_rate": 0.1, "momentum": 0.9}),
+    "nesterov": Entry(gdjax.sgd, {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    "adagrad": Entry(gdjax.adagrad, {"learning_rate": 0.4}),
+    "rmsprop": Entry(gdjax.rmsprop, {"learning_rate": 0.04, "decay": 0.99}),
+    "adadelta": Entry(gdjax.adadelta, {"learning_rate": 1.0, "eps": 3e-3}),
+    "adam": Entry(gdjax.adam, {"learning_rate": 0.1}),
+    "adamax": Entry(gdjax.adamax, {"learning_rate": 0.1}),
+    "nadam": Entry(gdjax.nadam, {"learning_rate": 0.7}),
+    "amsgrad": Entry(gdjax.amsgrad, {"learning_rate": 0.1}),
+    "noisy_sgd": Entry(gdjax.noisy_sgd, {"learning_rate": 0.4}),
+}
+COMPARED = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam")
+
+
+def _choices(values) -> str:
+    return ", ".join(values)
+
+
+def _optimizer_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {name!r}; choose from: {_choices(OPTIMIZERS)}")
+    if not names:
+        raise UsageError(f"--optimizers is empty; choose from: {_choices(OPTIMIZERS)}")
+    return names
+
+
+def _landscape(name: str) -> landscapes.Landscape:
+    try:
+        return landscapes.get(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise UsageError(f"{what}: {text!r} is not a finite number")
+    return value
+
+
+def _value(text: str, what: str) -> float | bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return _number(text, what)
+
+
+def _starts(texts: list[str] | None, landscape: landscapes.Landscape) -> np.ndarray:
+    if not texts:
+        if not landscape.starts:
+            raise UsageError(f"{landscape.name} has no default starts; give --start")
+        return np.asarray(landscape.starts, np.float32)
+    points = []
+    for text in texts:
+        point = [_number(part, "--start") for part in text.split(",")]
+        if len(point) != landscape.dim:
+            raise UsageError(
+                f"--start {text!r} has {len(point)} coordinates; {landscape.name} is "
+                f"{landscape.dim}-D (give x{',y' if landscape.dim == 2 else ''})"
+            )
+        points.append(point)
+    return np.asarray(points, np.float32)
+
+
+def _parameters(name: str) -> list[str]:
+    return list(inspect.signature(OPTIMIZERS[name].factory).parameters)
+
+
+def _settings(sets: list[str] | None, names: list[str], default: str | None = None) -> dict:
+    """Each optimizer's settings: its defaults, overridden by ``--set name.param=value``."""
+    settings = {name: dict(OPTIMIZERS[name].settings) for name in names}
+    for text in sets or []:
+        key, sep, value = text.partition("=")
+        target, dot, param = key.rpartition(".")
+        if not sep or not param:
+            raise UsageError(
+                f"--set {text!r}: write name.param=value, e.g. adam.learning_rate=0.05"
+            )
+        target = target if dot else default
+        if target not in settings:
+            raise UsageError(
+                f"--set {text!r}: {target!r} is not a selected optimizer; choose from: "
+                f"{_choices(settings)}"
+            )
+        if param not in _parameters(target):
+            raise UsageError(
+                f"--set {text!r}: {target} has no parameter {param!r}; it takes: "
+                f"{_choices(_parameters(target))}"
+            )
+        settings[target][param] = _value(value, f"--set {key}")
+    return settings
+
+
+def _build(name: str, settings: dict) -> gdjax.GradientTransformation:
+    try:
+        return OPTIMIZERS[name].factory(**settings)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{name}: {error}") from None
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if not isinstance(v, bool) else f"{k}={v}" for k, v in settings.items()
+    )
+
+
+def _point(x) -> str:
+    return "(" + ", ".join(f"{float(c):.4f}" for c in np.atleast_1d(x)) + ")"
+
+
+def _out_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".png", ".gif"):
+        raise UsageError(
+            f"--out {text!r}: the figure is written as PNG; give a path ending in .png"
+        )
+    return path
+
+
+# --------------------------------------------------------------------------- compare
 
 
 def _compare(args: argparse.Namespace) -> int:
-    print("gdjax optimizers:")
-    for name in OPTIMIZERS:
-        doc = (getattr(gdjax, name).__doc__ or "").strip().splitlines()[0]
-        print(f"  {name:<10} {doc}")
+    landscape = _landscape(args.landscape)
+    names = _optimizer_names(args.optimizers)
+    starts = _starts(args.start, landscape)
+    settings = _settings(args.set, names)
+    if args.steps < 1:
+        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
+    out = None if args.no_plot else _out_path(args.out)
+
+    runs, rows = {}, []
+    for name in names:
+        iterate = None
+        if settings[name].get("nesterov"):
+            iterate = T.nesterov_iterate(
+                settings[name]["learning_rate"], settings[name]["momentum"]
+            )
+        run = T.run(
+            _build(name, settings[name]),
+            landscape,
+            starts,
+            args.steps,
+            bound=args.bound,
+            tol=args.tol,
+            iterate=iterate,
+        )
+        runs[name] = run
+        index, distance = landscape.nearest_minimum(run.final)
+        for i, start in enumerate(starts):
+            nearest = landscape.minima[int(index[i])] if int(index[i]) >= 0 else None
+            rows.append(
+                {
+                    "optimizer": name,
+                    "hyperparameters": settings[name],
+                    "start": start.tolist(),
+                    "final": np.asarray(run.final[i]).tolist(),
+                    "value": float(run.final_value[i]),
+                    "nearest_minimum": None if nearest is None else list(nearest.point),
+                    "minimum_kind": None if nearest is None else nearest.kind,
+                    "distance": None if nearest is None else float(distance[i]),
+                    "steps_to_tol": int(run.steps_to_tol[i])
+                    if int(run.steps_to_tol[i]) >= 0
+                    else None,
+                    "diverged": bool(run.diverged[i]),
+                }
+            )
+    if args.json:
+        print(
+            json.dumps(
+                {"landscape": landscape.name, "steps": args.steps, "tol": args.tol, "rows": rows},
+                indent=1,
+            )
+        )
+    else:
+        _print_compare(landscape, args, rows)
+    if out is not None:
+        _figure(lambda: _plot_compare(landscape, runs, starts, out, args.steps), out)
     return 0
+
+
+def _print_compare(landscape, args, rows) -> None:
+    print(
+        f"{landscape.name}, {args.steps} steps. 'steps to {args.tol:g}': the step from which "
+        f"the run stays within {args.tol:g} of a minimum."
+    )
+    header = (
+        "optimizer",
+        "hyperparameters",
+        "start",
+        "final point",
+        "value",
+        "nearest minimum",
+        "distance",
+        f"steps to {args.tol:g}",
+        "diverged",
+    )
+    table = [header]
+    for r in rows:
+        table.append(
+            (
+                r["optimizer"],
+                _describe(r["hyperparameters"]),
+                _point(r["start"]),
+                _point(r["final"]),
+                f"{r['value']:.6f}",
+                "-"
+                if r["nearest_minimum"] is None
+                else f"{_point(r['nearest_minimum'])} {r['minimum_kind']}",
+                "-" if r["distance"] is None else f"{r['distance']:.2e}",
+                "never" if r["steps_to_tol"] is None else str(r["steps_to_tol"]),
+                "yes" if r["diverged"] else "no",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for j, row in enumerate(table):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _figure(draw: Callable[[], Path], out: Path) -> None:
+    try:
+        draw()
+    except ImportError as error:
+        print(f"gdjax: {out} not written: {error}", file=sys.stderr)
+        return
+    print(f"wrote {out}")
+
+
+def _plot_compare(landscape, runs, starts, out: Path, steps: int) -> Path:
+    from gdjax import plot
+
+    return plot.compare_figure(landscape, runs, out, title=f"{landscape.name}: {steps} steps")
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _grid_values(spec: str) -> np.ndarray:
+    """``a:b:logN`` (N log-spaced), ``a:b:N`` (N evenly spaced) or ``v1,v2,...``."""
+    if ":" in spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise UsageError(
+                f"--grid value {spec!r}: write start:stop:N, start:stop:logN or v1,v2,..."
+            )
+        start, stop = _number(parts[0], "--grid start"), _number(parts[1], "--grid stop")
+        log = parts[2].startswith("log")
+        count_text = parts[2][3:] if log else parts[2]
+        if not count_text.isdigit() or int(count_text) < 1:
+            raise UsageError(f"--grid value {spec!r}: {parts[2]!r} is not a count like 20 or log20")
+        if log and (start <= 0 or stop <= 0):
+            raise UsageError(f"--grid value {spec!r}: a log range needs positive ends")
+        count = int(count_text)
+        return np.geomspace(start, stop, count) if log else np.linspace(start, stop, count)
+    return np.asarray([_number(v, "--grid value") for v in spec.split(",")])
+
+
+def _grid(texts: list[str], name: str) -> dict[str, np.ndarray]:
+    grid = {}
+    for text in texts:
+        param, sep, spec = text.partition("=")
+        if not sep:
+            raise UsageError(f"--grid {text!r}: write param=spec, e.g. learning_rate=1e-4:1:log20")
+        if param not in _parameters(name):
+            raise UsageError(
+                f"--grid {text!r}: {name} has no parameter {param!r}; it takes: "
+                f"{_choices(_parameters(name))}"
+            )
+        default = inspect.signature(OPTIMIZERS[name].factory).parameters[param].default
+        if isinstance(default, bool):
+            raise UsageError(
+                f"--grid {text!r}: {param} is a switch, not a number; use --set {param}=true"
+            )
+        grid[param] = _grid_values(spec)
+    return grid
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    landscape = _landscape(args.landscape)
+    name = _optimizer_names(args.optimizer)[0]
+    if not args.grid:
+        raise UsageError(
+            "give at least one --grid param=spec, e.g. --grid learning_rate=1e-4:1:log20"
+        )
+    grid = _grid(args.grid, name)
+    fixed = {
+        k: v for k, v in _settings(args.set, [name], default=name)[name].items() if k not in grid
+    }
+    starts = _starts(args.start, landscape)
+    if args.steps < 1:
+        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
+    out = None if args.no_plot else _out_path(args.out)
+    _build(name, {**fixed, **{k: float(v[0]) for k, v in grid.items()}})  # validates the ranges
+
+    def make(**hyperparameters):
+        return OPTIMIZERS[name].factory(**fixed, **hyperparameters)
+
+    began = time.perf_counter()
+    result = T.sweep(make, grid, landscape, starts, args.steps, bound=args.bound, tol=args.tol)
+    seconds = time.perf_counter() - began
+    scores = result.scores(args.by)
+    order = np.argsort(scores, axis=None)[: args.top]
+    best = []
+    for flat in order:
+        index = np.unravel_index(flat, scores.shape)
+        best.append(
+            {
+                **{k: float(result.grid[k][index]) for k in result.names},
+                "score": float(scores[index]),
+            }
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "optimizer": name,
+                    "fixed": fixed,
+                    "landscape": landscape.name,
+                    "settings": int(scores.size),
+                    "by": args.by,
+                    "best": best,
+                },
+                indent=1,
+            )
+        )
+    else:
+        score = (
+            "mean final value"
+            if args.by == "value"
+            else f"steps to within {args.tol:g} (slowest start)"
+        )
+        print(
+            f"{name} on {landscape.name}: {scores.size} settings x {len(starts)} starts x "
+            f"{args.steps} steps, one program, {seconds:.2f} s; fixed: {_describe(fixed) or '-'}"
+        )
+        print(f"best by {score}:")
+        for row in best:
+            shown = {**row, "score": "never" if np.isinf(row["score"]) else f"{row['score']:.6g}"}
+            print(
+                "  "
+                + ", ".join(
+                    f"{k}={v:.6g}" if k != "score" else f"{k}={v}" for k, v in shown.items()
+                )
+            )
+    if out is not None:
+        _figure(lambda: _plot_sweep(result, args.by, out, f"{name} on {landscape.name}"), out)
+    return 0
+
+
+def _plot_sweep(result, by, out: Path, title: str) -> Path:
+    from gdjax import plot
+
+    return plot.sweep_figure(result, out, by=by, title=title)
+
+
+# --------------------------------------------------------------------------- landscapes
+
+
+def _landscapes(args: argparse.Namespace) -> int:
+    items = [landscapes.get(n) for n in landscapes.names()]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": land.name,
+                        "dim": land.dim,
+                        "bounds": land.bounds,
+                        "doc": land.doc,
+                        "minima": [dataclasses.asdict(m) for m in land.minima],
+                        "saddles": land.saddles,
+                    }
+                    for land in items
+                ],
+                indent=1,
+            )
+        )
+        return 0
+    for land in items:
+        box = " x ".join(f"[{a:g}, {b:g}]" for a, b in land.bounds)
+        print(f"{land.name} ({land.dim}-D, box {box})")
+        print(f"  {land.doc}")
+        shown = land.minima if len(land.minima) <= 4 else land.minima[:1]
+        for m in shown:
+            print(f"  {m.kind} minimum {m.value:.6g} at {_point(m.point)}")
+        if len(land.minima) > len(shown):
+            print(f"  ... and {len(land.minima) - len(shown)} local minima")
+        if not land.minima:
+            print("  no minimum (unbounded below)")
+        for s in land.saddles:
+            print(f"  saddle point at {_point(s)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _figures(args: argparse.Namespace) -> int:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    scripts = (
+        sorted(p for p in examples.glob("*.py") if "--out" in p.read_text())
+        if examples.is_dir()
+        else []
+    )
+    if not scripts:
+        raise UsageError(
+            f"no example scripts found in {examples}: gdjax figures runs the examples of a "
+            "source checkout (pip install -e .)"
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, script in enumerate(scripts, 1):
+        print(f"[{i}/{len(scripts)}] {script.name}", flush=True)
+        command = [
+            sys.executable,
+            str(script),
+            "--out",
+            str(out),
+            *(["--quick"] if args.quick else []),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            print(f"gdjax: error: {script.name} failed (exit {result.returncode})", file=sys.stderr)
+            return 1
+    written = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".gif"))
+    print(f"{len(written)} figures in {out}: {', '.join(written)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _common(parser: argparse.ArgumentParser, landscape: str) -> None:
+    parser.add_argument(
+        "--landscape",
+        default=landscape,
+        help=f"one of: {_choices(landscapes.names())} (default {landscape})",
+    )
+    parser.add_argument(
+        "--start",
+        action="append",
+        metavar="X,Y",
+        help="a start point; repeat for several (default: the texts' starts)",
+    )
+    parser.add_argument("--steps", type=int, default=100, help="steps per run (default 100)")
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=1e-3,
+        help="distance to a minimum that counts as arrived (default 1e-3)",
+    )
+    parser.add_argument(
+        "--bound",
+        type=float,
+        default=None,
+        help="flag a run as diverged beyond this |coordinate| (default: non-finite only)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME.PARAM=VALUE",
+        help="override a hyperparameter, e.g. adam.learning_rate=0.05 (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--no-plot", action="store_true", help="write no figure")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gdjax", description="Gradient-descent optimizers for JAX.")
     parser.add_argument("--version", action="version", version=f"gdjax {gdjax.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    compare = commands.add_parser("compare", help="compare the optimizers")
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="{compare,sweep,landscapes,figures}",
+    )
+
+    compare = commands.add_parser(
+        "compare",
+        help="run several optimizers on a landscape and tabulate where they end",
+        description="Runs each optimizer from each start, prints where it ends, writes a figure.",
+    )
+    _common(compare, "two_gaussians")
+    compare.add_argument(
+        "--optimizers",
+        default=",".join(COMPARED),
+        help=f"comma-separated, from: {_choices(OPTIMIZERS)} (default {','.join(COMPARED)})",
+    )
+    compare.add_argument("--out", default="compare.png", help="figure path (default compare.png)")
     compare.set_defaults(run=_compare)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="a grid of hyperparameters of one optimizer, as one compiled program",
+        description="Runs every setting of the grid and prints the best; writes a heat-map.",
+    )
+    _common(sweep, "two_gaussians")
+    sweep.add_argument(
+        "--optimizer", default="sgd", help=f"one of: {_choices(OPTIMIZERS)} (default sgd)"
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        metavar="PARAM=SPEC",
+        help="start:stop:N, start:stop:logN or v1,v2,...; repeat for each axis",
+    )
+    sweep.add_argument(
+        "--by",
+        choices=("value", "steps"),
+        default="value",
+        help="rank by mean final value or by steps to --tol (default value)",
+    )
+    sweep.add_argument("--top", type=int, default=5, help="settings to print (default 5)")
+    sweep.add_argument("--out", default="sweep.png", help="figure path (default sweep.png)")
+    sweep.set_defaults(run=_sweep)
+
+    listing = commands.add_parser("landscapes", help="list the landscapes and their minima")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=_landscapes)
+
+    figures = commands.add_parser("figures", help="regenerate every trajectory figure the docs use")
+    figures.add_argument("--out", default="docs/figures", help="directory (default docs/figures)")
+    figures.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    figures.set_defaults(run=_figures)
     return parser
 
 

@@ -42,8 +42,10 @@ class Trajectories(NamedTuple):
       final: ``(N, D)`` the params after ``num_steps`` steps.
       final_value: ``(N,)`` the function there.
       diverged: ``(N,)`` whether a start ever went non-finite or out of ``bound``.
-      steps_to_tol: ``(N,)`` the first step within ``tol`` of a known minimum
-        (-1: never, or no minima known).
+      steps_to_tol: ``(N,)`` the settling time: the step from which the run
+        stays within ``tol`` of a known minimum to the end (-1: not within it
+        at the end, or no minima known). A run that only passes through the
+        ball does not count.
       states: the optimizer state at each record, leaves ``(R, N, ...)``, if
         ``record_state``; else None.
       iterates: ``(R, N, D)`` the iterate that ``iterate(params, state)``
@@ -93,7 +95,7 @@ class _Options(NamedTuple):
     record_state: bool
     bound: float | None
     tol: float | None
-    minima: np.ndarray | None  # (M, D)
+    minima: tuple[tuple[float, ...], ...] | None  # (M, D), hashable: options key a cache
     iterate: Iterate | None
 
 
@@ -122,7 +124,8 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
         x = apply_updates(x, updates)
         k = k + 1
         diverged = diverged | out_of_bounds(x)
-        hit = jnp.where((hit < 0) & within_tol(x), k, hit)
+        # Settling time: the step since which x has stayed within tol (-1 while outside).
+        hit = jnp.where(within_tol(x), jnp.where(hit < 0, k, hit), -1)
         return (x, state, diverged, hit, k)
 
     def step(carry, _):
@@ -167,16 +170,16 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
 # --------------------------------------------------------------------------- inputs and devices
 
 
-def _function_and_minima(
-    fn: Callable | Landscape, minima: Any
-) -> tuple[Callable, np.ndarray | None]:
+def _function_and_minima(fn: Callable | Landscape, minima: Any) -> tuple[Callable, tuple | None]:
     if isinstance(fn, Landscape):
         if minima is None and fn.minima:
             minima = [m.point for m in fn.minima]
-        return fn.fn, None if minima is None else np.asarray(minima, np.float64)
-    if not callable(fn):
+        fn = fn.fn
+    elif not callable(fn):
         raise ValueError(f"fn must be a landscape or a callable, got {fn!r}")
-    return fn, None if minima is None else np.asarray(minima, np.float64)
+    if minima is None:
+        return fn, None
+    return fn, tuple(tuple(float(c) for c in point) for point in np.atleast_2d(minima))
 
 
 def _as_starts(starts: Any, fn: Callable | Landscape) -> np.ndarray:
@@ -264,7 +267,7 @@ def run(
         squares, ...). Default False.
       bound: flag a start as diverged once a coordinate exceeds this in
         absolute value; non-finite values always count.
-      tol: distance to a known minimum counted as arrival, for
+      tol: distance to a known minimum counted as arrived, for
         ``steps_to_tol``; ``None`` to skip. Default 1e-3.
       minima: ``(M, D)`` points for ``tol`` (default: the landscape's minima).
       iterate: ``(params, state) -> point``, recorded alongside the params;
@@ -279,8 +282,15 @@ def run(
     points = _as_starts(starts, fn)
     options = _options(num_steps, record_every, record_state, bound, tol, minima, iterate)
     mesh = _mesh(devices)
-    n = len(points)
+    program = _run_program(optimizer, function, options, mesh, len(points))
+    out = program(_device_batch(mesh, points))
+    return Trajectories(steps=_record_steps(options), **_complete(out))
 
+
+# The jitted programs are cached on everything they close over (transformations and
+# landscapes hash by identity), so a second run of the same optimizer compiles nothing.
+@functools.lru_cache(maxsize=32)
+def _run_program(optimizer, function, options: _Options, mesh: Mesh | None, n: int):
     def program(starts):
         out = _simulate(optimizer, function, _batch_sharded(mesh, starts), options)
         # Padding comes off inside the program: nothing is compiled after it.
@@ -289,8 +299,7 @@ def run(
             for name, value in out.items()
         }
 
-    out = jax.jit(program)(_device_batch(mesh, points))
-    return Trajectories(steps=_record_steps(options), **_complete(out))
+    return jax.jit(program)
 
 
 def _batch_axis(name: str) -> int:
@@ -346,8 +355,8 @@ class SweepResult(NamedTuple):
 
     def scores(self, by: str = "value") -> np.ndarray:
         """Per grid point: the mean final value over starts (``by="value"``), or the
-        largest steps-to-tolerance over starts (``by="steps"``); +inf where a start
-        diverged or never arrived."""
+        largest settling time over starts (``by="steps"``); +inf where a start
+        diverged or did not settle."""
         if by == "value":
             values = np.where(np.asarray(self.diverged), np.inf, np.asarray(self.final_value))
             return values.mean(axis=-1)
@@ -361,13 +370,27 @@ class SweepResult(NamedTuple):
         """The best setting: ``{name: value, ..., "score": score}``, lowest score wins.
 
         ``by="value"`` ranks by mean final value, ``by="steps"`` by the steps the
-        slowest start needs to come within ``tol`` of a minimum.
+        slowest start needs to settle within ``tol`` of a minimum.
         """
         scores = self.scores(by)
         index = np.unravel_index(int(np.argmin(scores)), scores.shape)
         best = {name: float(np.asarray(self.grid[name])[index]) for name in self.names}
         best["score"] = float(scores[index])
         return best
+
+
+@functools.lru_cache(maxsize=32)
+def _sweep_program(make_optimizer, names, function, options, mesh, count: int, shape: tuple):
+    def one(setting, points):
+        optimizer = make_optimizer(**dict(zip(names, setting, strict=True)))
+        return _simulate(optimizer, function, points, options)
+
+    def program(settings, points):
+        out = jax.vmap(one, in_axes=(0, None))(_batch_sharded(mesh, settings), points)
+        out = _batch_sharded(mesh, out)
+        return jax.tree.map(lambda x: _take(x, n=count, axis=0).reshape(shape + x.shape[1:]), out)
+
+    return jax.jit(program)
 
 
 def sweep(
@@ -418,17 +441,8 @@ def sweep(
     options = _options(num_steps, record_every, False, bound, tol, minima, None)
     mesh = _mesh(devices)
     count = len(settings)
-
-    def one(setting, points):
-        optimizer = make_optimizer(**dict(zip(names, setting, strict=True)))
-        return _simulate(optimizer, function, points, options)
-
-    def program(settings, points):
-        out = jax.vmap(one, in_axes=(0, None))(_batch_sharded(mesh, settings), points)
-        out = _batch_sharded(mesh, out)
-        return jax.tree.map(lambda x: _take(x, n=count, axis=0).reshape(shape + x.shape[1:]), out)
-
-    out = jax.jit(program)(_device_batch(mesh, settings), points)
+    program = _sweep_program(make_optimizer, names, function, options, mesh, count, shape)
+    out = program(_device_batch(mesh, settings), points)
     trajectories = None
     if options.record_every:
         # vmap put the settings first: (G, R, N, ...) for histories.

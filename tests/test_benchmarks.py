@@ -25,3 +25,16 @@ def test_update_step_benchmark_runs():
     )
     assert result.returncode == 0, result.stderr
     assert "| adam | 3 |" in result.stdout and "step ratio" in result.stdout
+
+
+def test_trajectories_benchmark_runs():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/trajectories.py", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    for section in ("(a) adam", "(b) momentum", "(c) adam on rastrigin"):
+        assert section in result.stdout
