@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import re
 import subprocess
 import sys
 import time
@@ -29,10 +30,14 @@ from gdjax import trajectories as T
 class UsageError(Exception):
     """Bad input on the command line: reported in one line with exit status 2."""
 
+    def __init__(self, message: str, prog: str = "gdjax") -> None:
+        super().__init__(message)
+        self.prog = prog
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(message, self.prog)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,9 +294,40 @@ def _figure(draw: Callable[[], Path], out: Path) -> None:
 
 
 def _plot_compare(landscape, runs, starts, out: Path, steps: int) -> Path:
+    """One panel per start (every optimizer's path) and a panel of value against step."""
     from gdjax import plot
 
-    return plot.compare_figure(landscape, runs, out, title=f"{landscape.name}: {steps} steps")
+    panels = len(starts) + 1
+    columns = min(3, panels)
+    rows = -(-panels // columns)
+    fig, axes = plot.subplots(rows, columns, figsize=(4.6 * columns, 4.2 * rows), squeeze=False)
+    axes = axes.ravel()
+    log = landscape.name in ("rosenbrock", "beale", "himmelblau", "rastrigin")
+    for i, start in enumerate(starts):
+        per_start = {name: run.take(i) for name, run in runs.items()}
+        plot.paths(per_start, axes[i], landscape=landscape, legend=None, markersize=3, log=log)
+        axes[i].set_title(f"from {_point(start)}", fontsize="medium")
+    values_ax = axes[len(starts)]
+    if landscape.minima:
+        # Each start's gap to the minimum it ends nearest to: a start settling in a local
+        # minimum has converged too, and the log scale shows how fast.
+        gaps = {}
+        for name, run in runs.items():
+            index, _ = landscape.nearest_minimum(run.final)
+            nearest = np.asarray([landscape.minima[i].value for i in np.asarray(index)])
+            values = np.asarray(run.values)
+            gaps[name] = run._replace(values=values - nearest.astype(values.dtype))
+        plot.values(gaps, values_ax, log=True, minimum=0.0, legend=None)
+        values_ax.set_ylabel("f - f(nearest minimum)")
+    else:
+        plot.values(runs, values_ax, legend=None)
+    values_ax.set_title("value, mean over starts (band: range)", fontsize="medium")
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    fig.suptitle(f"gdjax compare: {landscape.name}, {steps} steps")
+    return plot.save(fig, out)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -412,7 +448,9 @@ def _sweep(args: argparse.Namespace) -> int:
 def _plot_sweep(result, by, out: Path, title: str) -> Path:
     from gdjax import plot
 
-    return plot.sweep_figure(result, out, by=by, title=title)
+    ax = plot.sweep_heatmap(result, by=by)
+    ax.set_title(title)
+    return plot.save(ax.figure, out)
 
 
 # --------------------------------------------------------------------------- landscapes
@@ -588,12 +626,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_COORDINATES = re.compile(r"^-?[\d.]+(e[-+]?\d+)?(,-?[\d.]+(e[-+]?\d+)?)*$", re.IGNORECASE)
+
+
+def _join_negative_starts(argv: list[str]) -> list[str]:
+    """``--start -5,-2`` as ``--start=-5,-2``: argparse would read -5,-2 as an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--start" and i + 1 < len(argv) and _COORDINATES.match(argv[i + 1]):
+            joined.append(f"--start={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = _join_negative_starts(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except UsageError as error:
-        print(f"gdjax: error: {error}", file=sys.stderr)
+        print(f"{error.prog}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -206,7 +206,7 @@ def _landscapes() -> dict[str, Landscape]:
             2,
             _stretched_bowl,
             (Minimum((0.0, 0.0), 0.0, g),),
-            ((-5.5, 1.0), (-3.0, 1.0)),
+            ((-5.5, 1.0), (-3.0, 3.0)),
             "f(x1, x2) = 0.1x1² + 2x2², minimum 0 at the origin. Seed 003 (Dive into Deep "
             "Learning §7.4): 20 steps from (-5, -2), plain descent at lr 0.4 and 0.6 "
             "(diverges in x2), momentum 0.5 at both.",

@@ -62,6 +62,50 @@ class Trajectories(NamedTuple):
     states: Any = None
     iterates: jax.Array | None = None
 
+    def take(self, starts: Any) -> Trajectories:
+        """The same run restricted to some starts (an index, a slice or an index array)."""
+        index = np.atleast_1d(np.arange(len(self.final))[starts])
+
+        def pick(x, axis):
+            return None if x is None else jax.tree.map(lambda a: a.take(index, axis=axis), x)
+
+        return self._replace(
+            positions=pick(self.positions, 1),
+            values=pick(self.values, 1),
+            final=pick(self.final, 0),
+            final_value=pick(self.final_value, 0),
+            diverged=pick(self.diverged, 0),
+            steps_to_tol=pick(self.steps_to_tol, 0),
+            states=pick(self.states, 1),
+            iterates=pick(self.iterates, 1),
+        )
+
+
+def from_path(path: Any, fn: Callable | Landscape) -> Trajectories:
+    """A path computed elsewhere (a text's own listing, say) as a `Trajectories`.
+
+    Args:
+      path: ``(R, D)`` one path, or ``(R, N, D)`` several, every step recorded.
+      fn: the landscape or function the path is on (it fills in the values).
+
+    Returns:
+      `Trajectories` with ``steps = 0 .. R-1``; ``steps_to_tol`` is -1 (unknown).
+    """
+    positions = np.asarray(path)
+    if positions.ndim == 2:
+        positions = positions[:, None, :]
+    function = fn.fn if isinstance(fn, Landscape) else jax.vmap(jax.vmap(fn))
+    values = np.asarray(function(jnp.asarray(positions)))
+    return Trajectories(
+        steps=np.arange(len(positions)),
+        positions=positions,
+        values=values,
+        final=positions[-1],
+        final_value=values[-1],
+        diverged=~np.isfinite(positions).all(axis=(0, 2)),
+        steps_to_tol=np.full(positions.shape[1], -1),
+    )
+
 
 def nesterov_iterate(learning_rate: Any, momentum: Any) -> Iterate:
     """The NAG iterate ``x`` behind ``gdjax.sgd(learning_rate, momentum, nesterov=True)``.

@@ -21,10 +21,20 @@ def run_example(name: str, *args: str) -> str:
     return result.stdout
 
 
-def test_gd_1d_reaches_the_books_x_after_15_steps():
-    out = run_example("gd_1d.py")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_gd_1d_reaches_the_books_x_after_15_steps(tmp_path):
+    out = run_example("gd_1d.py", "--out", str(tmp_path))
     assert "book: x = 0.997648 after 15 steps;  gdjax: x = 0.997648" in out
     assert "><><><><><><><>" in out  # Fig. 11-2 overshoots at every step
+    assert (tmp_path / "fig11_1_11_2_gd_1d.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.fixture(scope="module")
+def momentum_2d(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed003")
+    return run_example("momentum_2d.py", "--out", str(out)), out
 
 
 @pytest.mark.parametrize(
@@ -36,5 +46,7 @@ def test_gd_1d_reaches_the_books_x_after_15_steps():
         "(0.007188, 0.002553)         (0.007188, 0.002553)",
     ],
 )
-def test_momentum_2d_prints_seed_003s_four_results(row):
-    assert row in run_example("momentum_2d.py")
+def test_momentum_2d_prints_seed_003s_four_results(row, momentum_2d):
+    stdout, out = momentum_2d
+    assert row in stdout
+    assert (out / "seed003_momentum.png").read_bytes()[:8] == PNG_MAGIC
