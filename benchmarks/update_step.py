@@ -8,9 +8,12 @@ For sgd, momentum, nesterov, adagrad, rmsprop, adadelta and adam, at 1, 100 and
   optax interleaved so that drift in the machine's speed hits both alike;
 * the compile: tracing, lowering and compiling that step from a cleared cache,
   gdjax and optax interleaved;
-* the compiled program: its HLO instruction count, for gdjax and for optax. Equal
-  counts (the same fused program) mean that the remaining differences in time
-  are the machine's noise.
+* whether the two compiled programs are the same: their optimized HLO
+  instructions, with the source-location metadata stripped, compared line by
+  line;
+* an A/A control: optax timed against a second optax instance of the same
+  program, interleaved the same way. Its spread around 1.0 is the noise floor
+  of this machine; a gdjax/optax ratio inside it is not a difference.
 
 It prints the table with the ratios gdjax/optax (targets: step <= 1.05,
 compile <= 1.1) and writes it to RESULTS.md.
@@ -22,6 +25,7 @@ compile <= 1.1) and writes it to RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -85,15 +89,15 @@ def compile_seconds(optimizer, apply, params, grads) -> float:
     return time.perf_counter() - start
 
 
-def hlo_instructions(optimizer, apply, params, grads) -> int:
-    """Instructions in the optimized HLO of the step (parameters and constants excluded)."""
-    text = jax.jit(make_step(optimizer, apply)).lower(params, optimizer.init(params), grads)
-    text = text.compile().as_text()
-    return sum(
-        1
-        for line in text.splitlines()
-        if " = " in line and not any(op in line for op in (" parameter(", " constant("))
+def hlo_program(optimizer, apply, params, grads) -> list[str]:
+    """The optimized HLO instructions of the step, without source-location metadata."""
+    lowered = jax.jit(make_step(optimizer, apply), donate_argnums=(0, 1)).lower(
+        params, optimizer.init(params), grads
     )
+    text = lowered.compile().as_text()
+    return [
+        re.sub(r",? metadata=\{[^}]*\}", "", line) for line in text.splitlines() if " = " in line
+    ]
 
 
 def steps_per_run(run_once, target_seconds: float, minimum: int) -> int:
@@ -134,22 +138,28 @@ def main(argv: list[str] | None = None) -> None:
             steps = steps_per_run(probe, args.target, args.steps)
             run_ours = step_timer(ours(), gdjax.apply_updates, params, grads, steps)
             run_theirs = step_timer(theirs(), optax.apply_updates, params, grads, steps)
-            step_ours, step_theirs, compile_ours, compile_theirs = [], [], [], []
-            for _ in range(args.repeats):  # interleaved: A B A B ...
+            run_control = step_timer(theirs(), optax.apply_updates, params, grads, steps)
+            step_ours, step_theirs, step_control = [], [], []
+            for _ in range(args.repeats):  # interleaved: A B C A B C ...
                 step_ours.append(median_seconds(run_ours, 1) / steps)
                 step_theirs.append(median_seconds(run_theirs, 1) / steps)
+                step_control.append(median_seconds(run_control, 1) / steps)
+            compile_ours, compile_theirs = [], []
             for _ in range(args.compile_repeats):
                 compile_ours.append(compile_seconds(ours(), gdjax.apply_updates, params, grads))
                 compile_theirs.append(compile_seconds(theirs(), optax.apply_updates, params, grads))
+            program = hlo_program(ours(), gdjax.apply_updates, params, grads)
+            same = program == hlo_program(theirs(), optax.apply_updates, params, grads)
             row = (
                 name,
                 leaves,
                 statistics.median(step_ours),
                 statistics.median(step_theirs),
+                statistics.median(step_control),
                 statistics.median(compile_ours),
                 statistics.median(compile_theirs),
-                hlo_instructions(ours(), gdjax.apply_updates, params, grads),
-                hlo_instructions(theirs(), optax.apply_updates, params, grads),
+                len(program),
+                same,
             )
             rows.append(row)
             print(format_row(row), flush=True)
@@ -164,25 +174,29 @@ def main(argv: list[str] | None = None) -> None:
             "`jax.jit(update + apply_updates)` with donated params and state, median of "
             f"{args.repeats} runs of ~{args.target:g} s each (gdjax and optax interleaved); "
             "compile = trace + lower + compile from a cleared cache, median of "
-            f"{args.compile_repeats} (interleaved); HLO = instructions in the compiled "
-            "program. Targets: step ratio <= 1.05, compile ratio <= 1.1.\n\n" + table
+            f"{args.compile_repeats} (interleaved). A/A ratio = optax against a second optax "
+            "instance of the same program, timed the same way: the noise floor. program = "
+            "whether gdjax's and optax's optimized HLO instructions are identical once "
+            "source-location metadata is stripped. Targets: step ratio <= 1.05, compile ratio "
+            "<= 1.1.\n\n" + table
         )
         write_section("update_step", body)
 
 
 def format_row(row) -> str:
-    name, leaves, so, st, co, ct, ho, ht = row
+    name, leaves, so, st, sc, co, ct, instructions, same = row
     return (
-        f"| {name} | {leaves} | {so * 1e3:.3f} | {st * 1e3:.3f} | {so / st:.3f} "
-        f"| {co * 1e3:.0f} | {ct * 1e3:.0f} | {co / ct:.3f} | {ho} / {ht} |"
+        f"| {name} | {leaves} | {so * 1e3:.3f} | {st * 1e3:.3f} | {so / st:.3f} | {sc / st:.3f} "
+        f"| {co * 1e3:.0f} | {ct * 1e3:.0f} | {co / ct:.3f} "
+        f"| {'same' if same else 'DIFFERENT'} ({instructions}) |"
     )
 
 
 def format_table(rows) -> str:
     head = (
-        "| optimizer | leaves | gdjax step (ms) | optax step (ms) | step ratio "
-        "| gdjax compile (ms) | optax compile (ms) | compile ratio | HLO gdjax / optax |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| optimizer | leaves | gdjax step (ms) | optax step (ms) | step ratio | A/A ratio "
+        "| gdjax compile (ms) | optax compile (ms) | compile ratio | program (HLO instructions) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     return "\n".join([head, *(format_row(r) for r in rows)])
 

@@ -9,8 +9,10 @@ valid choices.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
+import io
 import json
 import re
 import subprocess
@@ -495,6 +497,14 @@ def _landscapes(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- figures
 
 
+# The figures of the command itself that the docs show (the last word is the file).
+DOCS_COMMANDS = (
+    ("compare", "--out", "compare.png"),
+    ("sweep", "--optimizer", "momentum", "--grid", "learning_rate=1e-3:1:log20",
+     "--grid", "momentum=0,0.5,0.8,0.9,0.95", "--by", "steps", "--out", "sweep_momentum.png"),
+)  # fmt: skip
+
+
 def _figures(args: argparse.Namespace) -> int:
     examples = Path(__file__).resolve().parents[1] / "examples"
     scripts = (
@@ -523,6 +533,11 @@ def _figures(args: argparse.Namespace) -> int:
             print(result.stderr, file=sys.stderr)
             print(f"gdjax: error: {script.name} failed (exit {result.returncode})", file=sys.stderr)
             return 1
+    # The command's own figures, as the docs show them.
+    print("[+] gdjax compare and gdjax sweep", flush=True)
+    for argv in DOCS_COMMANDS:
+        with contextlib.redirect_stdout(io.StringIO()):
+            main([*argv[:-1], str(out / argv[-1])])
     written = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".gif"))
     print(f"{len(written)} figures in {out}: {', '.join(written)}")
     return 0

@@ -146,68 +146,96 @@ class _Options(NamedTuple):
 def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options):
     """Traced body shared by `run` and `sweep`: descends from every start at once."""
     value_and_grad = jax.vmap(jax.value_and_grad(fn))
-    init = jax.vmap(optimizer.init)
     update = jax.vmap(optimizer.update)
+    dim = starts.shape[1]
+    tracking = o.tol is not None and bool(o.minima)
+    limit = jnp.inf if o.bound is None else o.bound
+
+    # The per-point checks below reduce over the few coordinates of a point. Written
+    # as reductions over an axis of size 2, XLA on CPU ran them ten times slower than
+    # the optimizer step itself; unrolled over the coordinates they fuse into it.
+    def out_of_bounds(x):
+        # |c| <= limit is False for NaN and for +-inf: one comparison catches all three.
+        return functools.reduce(jnp.logical_or, [~(jnp.abs(x[:, i]) <= limit) for i in range(dim)])
 
     def within_tol(x):
-        if o.tol is None or o.minima is None or len(o.minima) == 0:
-            return jnp.zeros(x.shape[:1], bool)
-        minima = jnp.asarray(o.minima, x.dtype)
-        distance = jnp.min(jnp.linalg.norm(x[:, None, :] - minima, axis=-1), axis=-1)
-        return distance < o.tol
-
-    def out_of_bounds(x):
-        bad = ~jnp.all(jnp.isfinite(x), axis=-1)
-        if o.bound is not None:
-            bad = bad | jnp.any(jnp.abs(x) > o.bound, axis=-1)
-        return bad
+        tol2 = o.tol**2
+        inside = [sum((x[:, i] - m[i]) ** 2 for i in range(dim)) < tol2 for m in o.minima]
+        return functools.reduce(jnp.logical_or, inside)
 
     def advance(carry, grads):
-        x, state, diverged, hit, k = carry
-        updates, state = update(grads, state, x)
-        x = apply_updates(x, updates)
-        k = k + 1
-        diverged = diverged | out_of_bounds(x)
-        # Settling time: the step since which x has stayed within tol (-1 while outside).
-        hit = jnp.where(within_tol(x), jnp.where(hit < 0, k, hit), -1)
-        return (x, state, diverged, hit, k)
+        updates, state = update(grads, carry["state"], carry["x"])
+        x = apply_updates(carry["x"], updates)
+        carry = {**carry, "x": x, "state": state, "k": carry["k"] + 1}
+        if o.bound is not None:  # an excursion beyond the bound may be transient
+            carry["diverged"] = carry["diverged"] | out_of_bounds(x)
+        if tracking:  # settling time: the step since which x has stayed within tol
+            settled = carry["settled"]
+            carry["settled"] = jnp.where(
+                within_tol(x), jnp.where(settled < 0, carry["k"], settled), -1
+            )
+        return carry
 
     def step(carry, _):
-        _, grads = value_and_grad(carry[0])
-        return advance(carry, grads), None
+        return advance(carry, value_and_grad(carry["x"])[1]), None
 
-    def recorded_step(carry, _):
-        # The value comes with the gradient at the recorded point: no extra evaluation.
-        x, state = carry[0], carry[1]
-        value, grads = value_and_grad(x)
-        record = (x, value, state if o.record_state else None)
+    def record(history, row, x, value, state):
+        entries = {"positions": x, "values": value}
+        if o.record_state:
+            entries["states"] = state
         if o.iterate is not None:
-            record += (jax.vmap(o.iterate)(x, state),)
+            entries["iterates"] = jax.vmap(o.iterate)(x, state)
+        # In place: the history buffers are written a row at a time, never copied.
+        return jax.tree.map(
+            lambda buffer, entry: jax.lax.dynamic_update_index_in_dim(buffer, entry, row, 0),
+            history,
+            entries,
+        )
+
+    def recorded_chunk(row, carry_and_history):
+        carry, history = carry_and_history
+        value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
+        history = record(history, row, carry["x"], value, carry["state"])
         carry = advance(carry, grads)
         if o.record_every > 1:
             carry, _ = jax.lax.scan(step, carry, None, length=o.record_every - 1)
-        return carry, record
+        return carry, history
 
-    start_hit = jnp.where(within_tol(starts), 0, -1).astype(jnp.int32)
-    carry = (starts, init(starts), out_of_bounds(starts), start_hit, jnp.zeros([], jnp.int32))
+    # Without a bound, non-finite params are the only divergence, and they stay
+    # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
+    # is exact and costs nothing per step.
+    carry = {"x": starts, "state": jax.vmap(optimizer.init)(starts), "k": jnp.zeros([], jnp.int32)}
+    if o.bound is not None:
+        carry["diverged"] = out_of_bounds(starts)
+    if tracking:
+        carry["settled"] = jnp.where(within_tol(starts), 0, -1).astype(jnp.int32)
     chunks = o.num_steps // o.record_every if o.record_every else 0
     history = None
     if chunks:
-        carry, history = jax.lax.scan(recorded_step, carry, None, length=chunks)
+        records = chunks + 1  # the start, every record_every-th step, the end
+        value_shape = jax.eval_shape(lambda x: value_and_grad(x)[0], starts)
+        shapes = {"positions": starts, "values": value_shape}
+        if o.record_state:
+            shapes["states"] = carry["state"]
+        if o.iterate is not None:
+            shapes["iterates"] = jax.eval_shape(jax.vmap(o.iterate), starts, carry["state"])
+        history = jax.tree.map(lambda a: jnp.zeros((records, *a.shape), a.dtype), shapes)
+        carry, history = jax.lax.fori_loop(0, chunks, recorded_chunk, (carry, history))
     rest = o.num_steps - chunks * o.record_every
     if rest:
         carry, _ = jax.lax.scan(step, carry, None, length=rest)
-    x, state, diverged, hit, _ = carry
+    x = carry["x"]
     final_value = jax.vmap(fn)(x)
-    out = {"final": x, "final_value": final_value, "diverged": diverged, "steps_to_tol": hit}
+    out = {
+        "final": x,
+        "final_value": final_value,
+        "diverged": carry["diverged"] | out_of_bounds(x)
+        if "diverged" in carry
+        else out_of_bounds(x),
+        "steps_to_tol": carry.get("settled", jnp.full(x.shape[:1], -1, jnp.int32)),
+    }
     if history is not None:
-        last = (x, final_value, state if o.record_state else None)
-        if o.iterate is not None:
-            last += (jax.vmap(o.iterate)(x, state),)
-        history = jax.tree.map(lambda h, f: jnp.concatenate([h, f[None]]), history, last)
-        out["positions"], out["values"], out["states"] = history[:3]
-        if o.iterate is not None:
-            out["iterates"] = history[3]
+        out.update(record(history, chunks, x, final_value, carry["state"]))
     return out
 
 
