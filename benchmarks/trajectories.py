@@ -355,13 +355,21 @@ def main(argv: list[str] | None = None) -> None:
     sections = []
     for name in SETTINGS:
         rows = ensemble(name, n, steps, args.repeats, args.budget)
-        sections.append(table(f"(a) {name}: {n:,} starts x {steps} steps, every step recorded",
-                              rows, "gdjax run"))  # fmt: skip
+        sections.append(
+            table(
+                f"(a) {name}: {n:,} starts x {steps} steps, every step recorded", rows, "gdjax run"
+            )
+        )
         print(sections[-1] + "\n", flush=True)
     for name in SETTINGS:
         rows = final_only(name, n_final, steps, args.repeats)
-        sections.append(table(f"(b) {name}: {n_final:,} starts x {steps} steps, final points only",
-                              rows, "gdjax run (record_every=0)"))  # fmt: skip
+        sections.append(
+            table(
+                f"(b) {name}: {n_final:,} starts x {steps} steps, final points only",
+                rows,
+                "gdjax run (record_every=0)",
+            )
+        )
         print(sections[-1] + "\n", flush=True)
     rates = np.geomspace(1e-4, 1.0, rates_n).astype(np.float32)
     for opt_name in OPTIMIZER_FACTORIES:

@@ -95,8 +95,15 @@ def hlo_program(optimizer, apply, params, grads) -> list[str]:
         params, optimizer.init(params), grads
     )
     text = lowered.compile().as_text()
-    return [
+    lines = [
         re.sub(r",? metadata=\{[^}]*\}", "", line) for line in text.splitlines() if " = " in line
+    ]
+    # Instruction names carry counters and the op that made them (g**2 is "integer_pow"
+    # where g*g is "mul"); renamed in order of appearance, only the structure remains.
+    names: dict[str, str] = {}
+    return [
+        re.sub(r"%[\w.-]+", lambda m: names.setdefault(m.group(), f"%v{len(names)}"), line)
+        for line in lines
     ]
 
 

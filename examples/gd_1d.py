@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     fig, axes = plot.subplots(1, 2, figsize=(10, 4))
     plot.paths({"eta = 0.03": small}, axes[0], landscape=PARABOLA, colors=["tab:red"])
     axes[0].set_title("Seed 001, Fig. 11-1: 15 steps from x = -0.9, eta 0.03")
-    plot.paths({"eta = 0.15": large}, axes[1], landscape=PARABOLA, colors=["tab:red"],
-               bounds=((0.6, 1.4),))  # fmt: skip
+    plot.paths(
+        {"eta = 0.15": large}, axes[1], landscape=PARABOLA, colors=["tab:red"], bounds=((0.6, 1.4),)
+    )
     axes[1].set_title("Fig. 11-2: from x = 0.75, eta 0.15 (overshoots)")
     print(f"wrote {plot.save(fig, args.out / 'fig11_1_11_2_gd_1d.png')}")
 

@@ -39,16 +39,21 @@ def main(argv: list[str] | None = None) -> None:
 
     print("Seed 003: f = 0.1 x1^2 + 2 x2^2, start (-5, -2), 20 steps")
     columns = ("text (x1, x2)", "gdjax float64", "gdjax float32")
-    print(f"{'method':<17}{'eta':>5}{'gamma':>7}" + "".join(f"   {c:>26}" for c in columns)
-          + "   diverged (bound 100)")  # fmt: skip
+    print(
+        f"{'method':<17}{'eta':>5}{'gamma':>7}"
+        + "".join(f"   {c:>26}" for c in columns)
+        + "   diverged (bound 100)"
+    )
     runs = {}
     for label, eta, gamma, text in CASES:
         optimizer = gdjax.sgd(eta, momentum=gamma)
         run = trajectories.run(optimizer, BOWL, np.array([[-5.0, -2.0]]), 20, bound=100.0)
         x32 = trajectories.run(optimizer, BOWL, np.array([[-5.0, -2.0]], np.float32), 20).final[0]
         gamma_text = gamma if gamma is not None else "-"
-        print(f"{label:<17}{eta:>5}{gamma_text:>7}   {show(text):>26}   {show(run.final[0]):>26}"
-              f"   {show(x32):>26}   {'yes' if bool(run.diverged[0]) else 'no'}")  # fmt: skip
+        print(
+            f"{label:<17}{eta:>5}{gamma_text:>7}   {show(text):>26}   {show(run.final[0]):>26}"
+            f"   {show(x32):>26}   {'yes' if bool(run.diverged[0]) else 'no'}"
+        )
         runs[f"{label}, eta {eta}" + (f", gamma {gamma}" if gamma else "")] = run
     print("eta = 0.6 without momentum diverges along x2; momentum 0.5 at the same eta converges.")
 

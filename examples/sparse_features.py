@@ -12,12 +12,13 @@ AdaGrad (magenta), RMSProp and Adam. Its observations:
    growing; RMSProp's moving average avoids that.
 4. Adam overshoots a little but converges much faster than the others.
 
-The toy data set is built here (seed 0): x uniform in [0.5, 2.5] with exactly
-80 of the 100 set to 0, and y = σ(2 x - 1) (noise-free, so the minimum is
-(w*, b*) = (2, -1) with loss 0). The loss is the mean squared error
-0.5 * mean((σ(w x + b) - y)²) as a function of one (2,) point (w, b). Every
-optimizer starts at (-2, -2) and takes the same number of steps; AdaGrad and
-RMSProp follow the blog's code (accumulators start at 0, eps inside the root).
+The toy data set is `gdjax.training.datasets.sparse_features` (seed 0): x
+uniform in [0.5, 2.5] with exactly 80 of the 100 set to 0, and y = σ(2 x - 1)
+(noise-free, so the minimum is (w*, b*) = (2, -1) with loss 0). The loss is
+the mean squared error 0.5 * mean((σ(w x + b) - y)²) as a function of one (2,)
+point (w, b). Every optimizer starts at (-2, -2) and takes the same number of
+steps; AdaGrad and RMSProp follow the blog's code (accumulators start at 0,
+eps inside the root).
 The script prints what each run shows for each observation.
 
     python examples/sparse_features.py --out docs/figures
@@ -32,6 +33,7 @@ import numpy as np
 
 import gdjax
 from gdjax import plot, trajectories
+from gdjax.training import datasets
 
 TRUE_W, TRUE_B = 2.0, -1.0
 START = (-2.0, -2.0)
@@ -41,15 +43,8 @@ GD_LR, ADAPTIVE_LR, MU = 5.0, 0.1, 0.9
 BOUNDS = ((-3.0, 7.5), (-3.0, 1.0))  # momentum overshoots to w = 7
 
 
-def toy_data(n: int = 100, sparsity: float = 0.8, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.5, 2.5, n)
-    x[rng.permutation(n)[: round(sparsity * n)]] = 0.0
-    y = 1 / (1 + np.exp(-(TRUE_W * x + TRUE_B)))
-    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-
-
-X, Y = toy_data()
+TOY = datasets.sparse_features(n=100, zero_fraction=0.8, seed=0, w=TRUE_W, b=TRUE_B)
+X, Y = jnp.asarray(TOY["x"]), jnp.asarray(TOY["y"])
 
 
 def loss(point: jax.Array) -> jax.Array:

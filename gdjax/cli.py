@@ -500,9 +500,20 @@ def _landscapes(args: argparse.Namespace) -> int:
 # The figures of the command itself that the docs show (the last word is the file).
 DOCS_COMMANDS = (
     ("compare", "--out", "compare.png"),
-    ("sweep", "--optimizer", "momentum", "--grid", "learning_rate=1e-3:1:log20",
-     "--grid", "momentum=0,0.5,0.8,0.9,0.95", "--by", "steps", "--out", "sweep_momentum.png"),
-)  # fmt: skip
+    (
+        "sweep",
+        "--optimizer",
+        "momentum",
+        "--grid",
+        "learning_rate=1e-3:1:log20",
+        "--grid",
+        "momentum=0,0.5,0.8,0.9,0.95",
+        "--by",
+        "steps",
+        "--out",
+        "sweep_momentum.png",
+    ),
+)
 
 
 def _figures(args: argparse.Namespace) -> int:

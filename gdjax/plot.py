@@ -34,6 +34,8 @@ from gdjax.landscapes import Landscape
 from gdjax.trajectories import SweepResult, Trajectories
 
 Runs = Mapping[str, Trajectories] | Trajectories
+Axes = Any
+"""A matplotlib ``Axes`` (matplotlib is imported lazily, so not named here)."""
 Bounds = Sequence[Sequence[float]]
 
 # The texts draw one optimizer in black (seed 001) or GD black, momentum red and
@@ -110,12 +112,12 @@ def _grid(fn: Callable, bounds: Bounds, resolution: int):
 
 def contour(
     landscape: Landscape | Callable,
-    ax=None,
+    ax: Axes | None = None,
     bounds: Bounds | None = None,
     levels: int = 10,
     resolution: int = 200,
     log: bool = False,
-):
+) -> Axes:
     """Filled grey contours with thin black contour lines, as the texts draw them.
 
     Lighter grey is lower. A landscape's global minima are marked ``+``, its
@@ -173,7 +175,12 @@ def _mark_critical_points(ax, landscape: Landscape) -> None:
         ax.plot(*saddle, marker="d", markersize=6, markerfacecolor="w", **style)
 
 
-def curve(landscape: Landscape, ax=None, bounds: Bounds | None = None, resolution: int = 400):
+def curve(
+    landscape: Landscape,
+    ax: Axes | None = None,
+    bounds: Bounds | None = None,
+    resolution: int = 400,
+) -> Axes:
     """The graph of a 1-D landscape (seed 001's parabola), its minima marked ``+``.
 
     Args:
@@ -220,7 +227,7 @@ def _thinned(n: int, every: int) -> np.ndarray:
 
 def paths(
     runs: Runs,
-    ax=None,
+    ax: Axes | None = None,
     landscape: Landscape | None = None,
     every: int = 1,
     markers: Sequence[str] | None = None,
@@ -229,7 +236,7 @@ def paths(
     markersize: float = 5,
     log: bool = False,
     bounds: Bounds | None = None,
-):
+) -> Axes:
     """Draws trajectories as markers joined by dotted lines, one legend entry per optimizer.
 
     2-D runs (positions ``(R, N, 2)``) are drawn in the plane; 1-D runs
@@ -294,11 +301,11 @@ def paths(
 
 def values(
     runs: Runs,
-    ax=None,
+    ax: Axes | None = None,
     log: bool = False,
     minimum: float | None = None,
     legend: str | None = "best",
-):
+) -> Axes:
     """The function value against the step, one line per optimizer.
 
     With one start the line is that start's value. With several, the line is
@@ -342,11 +349,11 @@ def values(
 def state_curves(
     steps: Any,
     curves: Mapping[str, Any],
-    ax=None,
+    ax: Axes | None = None,
     xlabel: str = "iterations",
     ylabel: str = "",
     legend: str | None = "best",
-):
+) -> Axes:
     """Curves of optimizer state against the iteration, as seed 000 Figs. 3.7 and 3.10 draw.
 
     For example the velocity of ``x`` and ``y`` under momentum, or RMSProp's
@@ -401,10 +408,10 @@ def _axis_values(grid: np.ndarray, axis: int) -> np.ndarray:
 
 def sweep_heatmap(
     result: SweepResult,
-    ax=None,
+    ax: Axes | None = None,
     by: str = "value",
     log_axes: Sequence[bool] | None = None,
-):
+) -> Axes:
     """The sweep's score over its first two hyperparameters; a line for a 1-D grid.
 
     The score is `SweepResult.scores` (mean final value, or steps to

@@ -144,27 +144,34 @@ class _Options(NamedTuple):
 
 
 def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options):
-    """Traced body shared by `run` and `sweep`: descends from every start at once."""
-    value_and_grad = jax.vmap(jax.value_and_grad(fn))
-    update = jax.vmap(optimizer.update)
+    """Traced body shared by `run` and `sweep`: descends from every start at once.
+
+    Written for one start and vmapped over the starts, so that state that does not
+    depend on the start (Adam's step count) stays one scalar: batched by hand, as
+    ``vmap(init)``, it becomes one count per start, and Adam's bias correction then
+    computes ``b**count`` for every start at every step.
+    """
+    value_and_grad = jax.value_and_grad(fn)
     dim = starts.shape[1]
     tracking = o.tol is not None and bool(o.minima)
     limit = jnp.inf if o.bound is None else o.bound
+    chunks = o.num_steps // o.record_every if o.record_every else 0
+    rest = o.num_steps - chunks * o.record_every
 
-    # The per-point checks below reduce over the few coordinates of a point. Written
-    # as reductions over an axis of size 2, XLA on CPU ran them ten times slower than
-    # the optimizer step itself; unrolled over the coordinates they fuse into it.
+    # The checks below reduce over the few coordinates of a point; unrolled, they fuse
+    # into the step (as reductions over a size-2 axis, XLA on CPU ran them ten times
+    # slower than the step itself).
     def out_of_bounds(x):
         # |c| <= limit is False for NaN and for +-inf: one comparison catches all three.
-        return functools.reduce(jnp.logical_or, [~(jnp.abs(x[:, i]) <= limit) for i in range(dim)])
+        return functools.reduce(jnp.logical_or, [~(jnp.abs(x[i]) <= limit) for i in range(dim)])
 
     def within_tol(x):
         tol2 = o.tol**2
-        inside = [sum((x[:, i] - m[i]) ** 2 for i in range(dim)) < tol2 for m in o.minima]
+        inside = [sum((x[i] - m[i]) ** 2 for i in range(dim)) < tol2 for m in o.minima]
         return functools.reduce(jnp.logical_or, inside)
 
     def advance(carry, grads):
-        updates, state = update(grads, carry["state"], carry["x"])
+        updates, state = optimizer.update(grads, carry["state"], carry["x"])
         x = apply_updates(carry["x"], updates)
         carry = {**carry, "x": x, "state": state, "k": carry["k"] + 1}
         if o.bound is not None:  # an excursion beyond the bound may be transient
@@ -184,7 +191,7 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
         if o.record_state:
             entries["states"] = state
         if o.iterate is not None:
-            entries["iterates"] = jax.vmap(o.iterate)(x, state)
+            entries["iterates"] = o.iterate(x, state)
         # In place: the history buffers are written a row at a time, never copied.
         return jax.tree.map(
             lambda buffer, entry: jax.lax.dynamic_update_index_in_dim(buffer, entry, row, 0),
@@ -192,51 +199,60 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
             entries,
         )
 
-    def recorded_chunk(row, carry_and_history):
-        carry, history = carry_and_history
-        value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
-        history = record(history, row, carry["x"], value, carry["state"])
-        carry = advance(carry, grads)
-        if o.record_every > 1:
-            carry, _ = jax.lax.scan(step, carry, None, length=o.record_every - 1)
-        return carry, history
+    def one(x0, history):
+        # Without a bound, non-finite params are the only divergence, and they stay
+        # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
+        # is exact and costs nothing per step.
+        carry = {"x": x0, "state": optimizer.init(x0), "k": jnp.zeros([], jnp.int32)}
+        if o.bound is not None:
+            carry["diverged"] = out_of_bounds(x0)
+        if tracking:
+            carry["settled"] = jnp.where(within_tol(x0), 0, -1).astype(jnp.int32)
 
-    # Without a bound, non-finite params are the only divergence, and they stay
-    # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
-    # is exact and costs nothing per step.
-    carry = {"x": starts, "state": jax.vmap(optimizer.init)(starts), "k": jnp.zeros([], jnp.int32)}
-    if o.bound is not None:
-        carry["diverged"] = out_of_bounds(starts)
-    if tracking:
-        carry["settled"] = jnp.where(within_tol(starts), 0, -1).astype(jnp.int32)
-    chunks = o.num_steps // o.record_every if o.record_every else 0
+        def recorded_chunk(row, carry_and_history):
+            carry, history = carry_and_history
+            value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
+            history = record(history, row, carry["x"], value, carry["state"])
+            carry = advance(carry, grads)
+            if o.record_every > 1:
+                carry, _ = jax.lax.scan(step, carry, None, length=o.record_every - 1)
+            return carry, history
+
+        if chunks:
+            carry, history = jax.lax.fori_loop(0, chunks, recorded_chunk, (carry, history))
+        if rest:
+            carry, _ = jax.lax.scan(step, carry, None, length=rest)
+        x = carry["x"]
+        final_value = fn(x)
+        diverged = out_of_bounds(x)
+        out = {
+            "final": x,
+            "final_value": final_value,
+            "diverged": carry["diverged"] | diverged if "diverged" in carry else diverged,
+            "steps_to_tol": carry["settled"] if tracking else jnp.int32(-1),
+        }
+        if chunks:
+            out.update(record(history, chunks, x, final_value, carry["state"]))
+        return out
+
     history = None
+    history_axes = {}
     if chunks:
-        records = chunks + 1  # the start, every record_every-th step, the end
-        value_shape = jax.eval_shape(lambda x: value_and_grad(x)[0], starts)
-        shapes = {"positions": starts, "values": value_shape}
+        # Allocated time-major, (records, starts, ...), and handed to each start as its
+        # column: every row written inside is one contiguous slab, and nothing is
+        # transposed afterwards.
+        x0 = jax.ShapeDtypeStruct(starts.shape[1:], starts.dtype)
+        state = jax.eval_shape(optimizer.init, x0)
+        shapes = {"positions": x0, "values": jax.eval_shape(fn, x0)}
         if o.record_state:
-            shapes["states"] = carry["state"]
+            shapes["states"] = state
         if o.iterate is not None:
-            shapes["iterates"] = jax.eval_shape(jax.vmap(o.iterate), starts, carry["state"])
-        history = jax.tree.map(lambda a: jnp.zeros((records, *a.shape), a.dtype), shapes)
-        carry, history = jax.lax.fori_loop(0, chunks, recorded_chunk, (carry, history))
-    rest = o.num_steps - chunks * o.record_every
-    if rest:
-        carry, _ = jax.lax.scan(step, carry, None, length=rest)
-    x = carry["x"]
-    final_value = jax.vmap(fn)(x)
-    out = {
-        "final": x,
-        "final_value": final_value,
-        "diverged": carry["diverged"] | out_of_bounds(x)
-        if "diverged" in carry
-        else out_of_bounds(x),
-        "steps_to_tol": carry.get("settled", jnp.full(x.shape[:1], -1, jnp.int32)),
-    }
-    if history is not None:
-        out.update(record(history, chunks, x, final_value, carry["state"]))
-    return out
+            shapes["iterates"] = jax.eval_shape(o.iterate, x0, state)
+        records, n = chunks + 1, starts.shape[0]
+        history = jax.tree.map(lambda a: jnp.zeros((records, n, *a.shape), a.dtype), shapes)
+        history_axes = {name: 1 for name in shapes}
+    out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
+    return jax.vmap(one, in_axes=(0, 1 if chunks else None), out_axes=out_axes)(starts, history)
 
 
 # --------------------------------------------------------------------------- inputs and devices
@@ -493,8 +509,14 @@ def sweep(
     Args:
       make_optimizer: ``(**hyperparameters) -> GradientTransformation``.
       grid: ``{name: values}``.
-      fn, starts, num_steps, bound, tol, minima, devices: as for `run`.
+      fn: as for `run`.
+      starts: as for `run`.
+      num_steps: as for `run`.
       record_every: record every this many steps (default 0: final points only).
+      bound: as for `run`.
+      tol: as for `run`.
+      minima: as for `run`.
+      devices: as for `run` (the settings are sharded).
 
     Returns:
       `SweepResult`.

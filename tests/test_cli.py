@@ -36,11 +36,27 @@ def test_compare_prints_the_table_and_writes_a_png(tmp_path, capsys):
 
 def test_compare_json_and_options(capsys):
     code, stdout, _ = run_cli(
-        capsys, "compare", "--landscape", "stretched_bowl", "--optimizers", "sgd,momentum",
-        "--start", "-5,-2", "--steps", "20", "--set", "sgd.learning_rate=0.6",
-        "--set", "momentum.learning_rate=0.6", "--set", "momentum.momentum=0.5",
-        "--bound", "100", "--json", "--no-plot",
-    )  # fmt: skip
+        capsys,
+        "compare",
+        "--landscape",
+        "stretched_bowl",
+        "--optimizers",
+        "sgd,momentum",
+        "--start",
+        "-5,-2",
+        "--steps",
+        "20",
+        "--set",
+        "sgd.learning_rate=0.6",
+        "--set",
+        "momentum.learning_rate=0.6",
+        "--set",
+        "momentum.momentum=0.5",
+        "--bound",
+        "100",
+        "--json",
+        "--no-plot",
+    )
     assert code == 0
     rows = json.loads(stdout)["rows"]
     assert [r["optimizer"] for r in rows] == ["sgd", "momentum"]
@@ -53,9 +69,19 @@ def test_compare_json_and_options(capsys):
 def test_sweep_prints_the_best_settings(tmp_path, capsys):
     out = tmp_path / "heat.png"
     code, stdout, _ = run_cli(
-        capsys, "sweep", "--optimizer", "momentum", "--grid", "learning_rate=1e-3:1:log8",
-        "--grid", "momentum=0,0.5,0.9", "--steps", "60", "--out", str(out),
-    )  # fmt: skip
+        capsys,
+        "sweep",
+        "--optimizer",
+        "momentum",
+        "--grid",
+        "learning_rate=1e-3:1:log8",
+        "--grid",
+        "momentum=0,0.5,0.9",
+        "--steps",
+        "60",
+        "--out",
+        str(out),
+    )
     assert code == 0
     assert "24 settings" in stdout and "best by mean final value" in stdout
     assert out.read_bytes()[:8] == PNG_MAGIC
@@ -108,6 +134,9 @@ def test_python_dash_m_gdjax_and_help_everywhere():
             [sys.executable, "-m", "gdjax", *argv], capture_output=True, text=True
         )
         assert result.returncode == 0 and "usage: gdjax" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "gdjax", "compare", "--optimizers", "nope"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "gdjax", "compare", "--optimizers", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr

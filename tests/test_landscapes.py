@@ -10,9 +10,18 @@ ALL = landscapes.names()
 
 def test_every_landscape_of_the_issue_is_registered():
     assert ALL == [
-        "parabola", "bowl", "ellipse", "canyon", "stretched_bowl", "two_gaussians",
-        "saddle", "rosenbrock", "rastrigin", "beale", "himmelblau",
-    ]  # fmt: skip
+        "parabola",
+        "bowl",
+        "ellipse",
+        "canyon",
+        "stretched_bowl",
+        "two_gaussians",
+        "saddle",
+        "rosenbrock",
+        "rastrigin",
+        "beale",
+        "himmelblau",
+    ]
 
 
 def test_unknown_name_lists_the_valid_ones():

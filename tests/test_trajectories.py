@@ -217,8 +217,13 @@ def test_sweep_equals_one_by_one_runs_and_compiles_once():
 
 def test_sweep_picks_the_best_setting_by_value_and_by_steps():
     lrs = np.array([1e-3, 0.02, 0.05, 0.2], np.float32)
-    result = T.sweep(lambda learning_rate: gdjax.adam(learning_rate), {"learning_rate": lrs},
-                     landscapes.two_gaussians, [[-1.5, 1.2]], 150)  # fmt: skip
+    result = T.sweep(
+        lambda learning_rate: gdjax.adam(learning_rate),
+        {"learning_rate": lrs},
+        landscapes.two_gaussians,
+        [[-1.5, 1.2]],
+        150,
+    )
     scores = result.scores("value")
     assert result.best("value")["learning_rate"] == pytest.approx(float(lrs[np.argmin(scores)]))
     assert result.best("value")["score"] == pytest.approx(float(scores.min()))
@@ -228,8 +233,14 @@ def test_sweep_picks_the_best_setting_by_value_and_by_steps():
 
 
 def test_sweep_records_trajectories_on_request():
-    result = T.sweep(lambda learning_rate: gdjax.sgd(learning_rate), {"learning_rate": [0.1, 0.2]},
-                     landscapes.bowl, [[1.0, 1.0]], 10, record_every=5)  # fmt: skip
+    result = T.sweep(
+        lambda learning_rate: gdjax.sgd(learning_rate),
+        {"learning_rate": [0.1, 0.2]},
+        landscapes.bowl,
+        [[1.0, 1.0]],
+        10,
+        record_every=5,
+    )
     assert result.trajectories.positions.shape == (2, 3, 1, 2)
     np.testing.assert_array_equal(result.trajectories.steps, [0, 5, 10])
 

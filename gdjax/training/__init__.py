@@ -1,0 +1,23 @@
+"""Training with gdjax: data iteration, fit loops, repeated runs, statistics, metrics,
+datasets and models."""
+
+from gdjax.training import datasets, metrics, models, stats
+from gdjax.training.data import Batches, batches_per_epoch, epoch_batches, gather, num_examples
+from gdjax.training.loop import EarlyStopping, History, NonFiniteLossError, fit, fit_many
+
+__all__ = [
+    "Batches",
+    "EarlyStopping",
+    "History",
+    "NonFiniteLossError",
+    "batches_per_epoch",
+    "datasets",
+    "epoch_batches",
+    "fit",
+    "fit_many",
+    "gather",
+    "metrics",
+    "models",
+    "num_examples",
+    "stats",
+]

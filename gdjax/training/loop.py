@@ -1,0 +1,598 @@
+"""Training loops: `fit` for one run, `fit_many` for many runs as one program.
+
+An epoch is one jit-compiled ``lax.scan`` over its batches, with the params and
+the optimizer state donated, so the update happens in place. Between epochs a
+short Python loop evaluates the validation set, shows progress, decides early
+stopping and checks for non-finite losses. `fit_many` runs the same epoch
+program vmapped over hyperparameter settings and seeds: 44 training runs are
+one compiled program, called once per epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdjax._validation import check_flag, check_int, check_range
+from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
+from gdjax.training.data import batches_per_epoch, epoch_batches, gather, num_examples
+
+LossFn = Callable[[Any, Any], jax.Array]
+"""``loss_fn(params, batch)``: per-example losses ``(batch_size,)`` (or their mean)."""
+
+
+class EarlyStopping(NamedTuple):
+    """Stop when the monitored loss has not improved for ``patience`` epochs (seed 002 §6.3).
+
+    Improvement means falling below the best so far by more than ``min_delta``.
+    The best params are restored at the end.
+
+    Attributes:
+      patience: epochs without improvement before stopping, >= 1.
+      min_delta: the improvement that counts, >= 0.
+      monitor: ``"validation"`` (the default; needs ``validation=``) or ``"train"``.
+    """
+
+    patience: int = 5
+    min_delta: float = 0.0
+    monitor: str = "validation"
+
+
+class History(NamedTuple):
+    """What a training run recorded, epoch by epoch. For `fit_many` every array has
+    the leading run axes ``(settings, seeds)``.
+
+    Attributes:
+      train_loss: ``(epochs,)`` mean training loss of each epoch.
+      step_loss: ``(steps,)`` the loss of every step.
+      validation_loss: ``(epochs,)`` after each epoch, or None without validation.
+      metric: ``(epochs,)`` the validation metric, or None without one.
+      best_epoch: the epoch (1-based) whose params were kept with early stopping,
+        else the last.
+      stopped_epoch: the epoch training stopped after (early stopping), else the last.
+      failed_step: `fit_many` only: the step at which a run's loss went
+        non-finite (its params are those before it), -1 for none.
+    """
+
+    train_loss: np.ndarray
+    step_loss: np.ndarray
+    validation_loss: np.ndarray | None
+    metric: np.ndarray | None
+    best_epoch: Any
+    stopped_epoch: Any
+    failed_step: Any = None
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss went NaN or infinite. ``step`` is the first such step (0-based, counted
+    over the whole run), ``params`` the last finite params (before that step), and
+    ``history`` what was recorded until then."""
+
+    def __init__(self, step: int, params: Any, history: History) -> None:
+        super().__init__(
+            f"the loss is not finite at step {step}; training stopped and the params "
+            f"of step {step} (before its update) are kept in error.params"
+        )
+        self.step = step
+        self.params = params
+        self.history = history
+
+
+# --------------------------------------------------------------------------- one epoch
+
+
+class _Config(NamedTuple):
+    batch_size: int | None
+    shuffle: bool
+    order: Any
+    drop_last: bool
+    examples: int
+
+
+def _mean_loss(loss_fn: LossFn, params, batch, mask) -> jax.Array:
+    losses = loss_fn(params, batch)
+    if jnp.ndim(losses) == 0:
+        return losses
+    if jnp.shape(losses) != mask.shape:
+        raise ValueError(
+            f"loss_fn must return one loss per example, shape {mask.shape}, or their mean; "
+            f"got shape {jnp.shape(losses)}"
+        )
+    weights = mask.astype(losses.dtype)
+    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1)
+
+
+def _epoch_program(loss_fn: LossFn, make_optimizer, config: _Config, steps: int, validated: bool):
+    """The traced epoch of one run: ``steps`` batches as one scan.
+
+    Returns ``epoch(params, state, hyper, key, epoch, value, active, data) ->
+    (params, state, losses, failed)``, where ``failed`` is the first batch whose
+    loss was not finite (-1 for none); from that batch on the run stands still.
+    The update's ``value=`` is the given validation loss if ``validated``, else
+    the batch's own loss.
+    """
+
+    def epoch(params, state, hyper, key, number, value, active, data):
+        optimizer = make_optimizer(hyper)
+        key = jax.random.fold_in(key, number)
+        wants_value = extra_args_filter(optimizer.update)({"value": None})
+        batches = epoch_batches(
+            key,
+            config.examples,
+            config.batch_size,
+            shuffle=config.shuffle,
+            order=config.order,
+            drop_last=config.drop_last,
+        )
+        if not config.drop_last and config.batch_size and config.examples % config.batch_size:
+            # A padded last batch needs per-example losses to leave the padding out.
+            probe = jax.eval_shape(loss_fn, params, gather(data, batches.indices[0]))
+            if not probe.shape:
+                raise ValueError(
+                    f"{config.examples} examples do not fill batches of {config.batch_size}: "
+                    "loss_fn must return per-example losses (the padding is masked out), "
+                    "or pass drop_last=True"
+                )
+
+        def step(carry, batch):
+            params, state, failed = carry
+            indices, mask, index = batch
+            loss, grads = jax.value_and_grad(
+                lambda p: _mean_loss(loss_fn, p, gather(data, indices), mask)
+            )(params)
+            healthy = jnp.isfinite(loss)
+            go = healthy & (failed < 0) & active
+
+            extra = {"value": value if validated else loss} if wants_value else {}
+
+            def descend(operands):
+                params, state = operands
+                updates, state = optimizer.update(grads, state, params, **extra)
+                return apply_updates(params, updates), state
+
+            params, state = jax.lax.cond(go, descend, lambda operands: operands, (params, state))
+            failed = jnp.where((failed < 0) & ~healthy & active, index, failed)
+            return (params, state, failed), loss
+
+        count = jnp.arange(steps, dtype=jnp.int32)
+        xs = (batches.indices[:steps], batches.mask[:steps], count)
+        (params, state, failed), losses = jax.lax.scan(step, (params, state, jnp.int32(-1)), xs)
+        return params, state, losses, failed
+
+    return epoch
+
+
+def _evaluate_program(loss_fn: LossFn, metric_fn: Callable | None):
+    def evaluate(params, data):
+        mask = jnp.ones((num_examples(data),), bool)
+        loss = _mean_loss(loss_fn, params, data, mask)
+        metric = _mean_loss(metric_fn, params, data, mask) if metric_fn else jnp.zeros([])
+        return loss, metric
+
+    return evaluate
+
+
+def _batched(fn, ndim: int, in_axes):
+    for _ in range(ndim):
+        fn = jax.vmap(fn, in_axes=in_axes)
+    return fn
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def _progress(total: int, enabled: bool, description: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: a line per epoch instead
+        return _Lines(total, description)
+    return tqdm(total=total, desc=description, unit="epoch", dynamic_ncols=True)
+
+
+class _Lines:
+    def __init__(self, total: int, description: str) -> None:
+        self.total, self.description, self.n = total, description, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, **values: Any) -> None:
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        print(f"{self.description}: epoch {self.n + 1}/{self.total}, {shown}", file=sys.stderr)
+
+    def close(self) -> None:
+        pass
+
+
+def _schedule(epochs: int | None, steps: int | None, per_epoch: int) -> list[int]:
+    """The number of steps in each epoch: full epochs, the last one possibly shorter."""
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs= and steps=")
+    if epochs is not None:
+        check_int("fit", "epochs", epochs, 1)
+        return [per_epoch] * int(epochs)
+    check_int("fit", "steps", steps, 1)
+    full, rest = divmod(int(steps), per_epoch)
+    return [per_epoch] * full + ([rest] if rest else [])
+
+
+def _where(condition, new, old):
+    """Per run: ``new`` where ``condition`` holds, else ``old`` (condition has the run axes)."""
+
+    def pick(n, o):
+        c = jnp.reshape(
+            condition, jnp.shape(condition) + (1,) * (jnp.ndim(n) - jnp.ndim(condition))
+        )
+        return jnp.where(c, n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
+def _finite_mean(values, axis=None):
+    """The mean of the finite values (NaN where there are none), without warnings."""
+    values = np.asarray(values, np.float64)
+    finite = np.isfinite(values)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, values, 0.0).sum(axis=axis)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _copy(tree):
+    # The epoch donates params and state; kept values must be copies.
+    return jax.tree.map(jnp.copy, tree)
+
+
+def _train(
+    loss_fn: LossFn,
+    params: Any,
+    make_optimizer: Callable[[Any], GradientTransformation],
+    hyper: Any,
+    keys: jax.Array,
+    train: Any,
+    *,
+    run_ndim: int,
+    epochs: int | None,
+    steps: int | None,
+    batch_size: int | None,
+    shuffle: bool,
+    order: Any,
+    drop_last: bool,
+    validation: Any,
+    metric: Callable | None,
+    early_stopping: EarlyStopping | None,
+    progress: bool,
+    description: str,
+    raise_on_non_finite: bool,
+):
+    """The shared driver. Every per-run quantity has the leading run axes (``run_ndim``
+    of them: none for `fit`, settings and seeds for `fit_many`)."""
+    check_flag(description, "shuffle", shuffle)
+    check_flag(description, "drop_last", drop_last)
+    check_flag(description, "progress", progress)
+    examples = num_examples(train)
+    per_epoch = batches_per_epoch(examples, batch_size, drop_last)
+    plan = _schedule(epochs, steps, per_epoch)
+    if early_stopping is not None:
+        check_int(description, "early_stopping.patience", early_stopping.patience, 1)
+        check_range(description, "early_stopping.min_delta", early_stopping.min_delta, "[0, inf)")
+        if early_stopping.monitor not in ("validation", "train"):
+            raise ValueError(
+                f"{description}: early_stopping.monitor must be 'validation' or 'train', "
+                f"got {early_stopping.monitor!r}"
+            )
+        if early_stopping.monitor == "validation" and validation is None:
+            raise ValueError(
+                f"{description}: early stopping on the validation loss needs validation="
+            )
+    if metric is not None and validation is None:
+        raise ValueError(f"{description}: a metric is computed on validation=; give one")
+
+    fixed_order = None if order is None else np.asarray(order)
+    config = _Config(batch_size, shuffle, fixed_order, drop_last, examples)
+    in_axes = (0, 0, 0, 0, None, 0, 0, None)
+    programs = {}
+
+    def program(length: int):
+        if length not in programs:
+            epoch = _epoch_program(loss_fn, make_optimizer, config, length, validation is not None)
+            programs[length] = jax.jit(_batched(epoch, run_ndim, in_axes), donate_argnums=(0, 1))
+        return programs[length]
+
+    evaluate = None
+    if validation is not None:
+        evaluate = jax.jit(_batched(_evaluate_program(loss_fn, metric), run_ndim, (0, None)))
+
+    run_shape = keys.shape
+    state = jax.jit(_batched(lambda p, h: make_optimizer(h).init(p), run_ndim, (0, 0)))(
+        params, hyper
+    )
+    # Per-run values handed to each epoch go as NumPy arrays: a transfer, not a program.
+    active = np.ones(run_shape, bool)
+    value = np.full(run_shape, np.inf, np.float32)
+    if evaluate is not None:
+        value = np.asarray(evaluate(params, validation)[0], np.float32)
+    failed_step = np.full(run_shape, -1)
+    best = np.full(run_shape, np.inf)
+    best_epoch = np.zeros(run_shape, int)
+    stopped_epoch = np.zeros(run_shape, int)
+    waited = np.zeros(run_shape, int)
+    best_params = _copy(params) if early_stopping is not None else None
+    records = {"train_loss": [], "step_loss": [], "validation_loss": [], "metric": []}
+    bar = _progress(len(plan), progress, description)
+    done = 0
+    try:
+        for epoch, length in enumerate(plan, start=1):
+            params, state, losses, failed = program(length)(
+                params, state, hyper, keys, np.int32(epoch), value, active, train
+            )
+            losses = np.asarray(losses)  # (runs..., length)
+            failed = np.asarray(failed)
+            newly = (failed >= 0) & (failed_step < 0)
+            failed_step = np.where(newly, done + failed, failed_step)
+            done += length
+            epoch_loss = _finite_mean(losses, axis=-1)
+            records["train_loss"].append(epoch_loss)
+            records["step_loss"].append(losses)
+            postfix = {"loss": f"{_finite_mean(epoch_loss):.4g}"}
+            if evaluate is not None:
+                validation_loss, metric_value = (
+                    np.asarray(v) for v in evaluate(params, validation)
+                )
+                records["validation_loss"].append(validation_loss)
+                records["metric"].append(metric_value)
+                value = np.asarray(validation_loss, np.float32)
+                postfix["val"] = f"{_finite_mean(validation_loss):.4g}"
+                if metric is not None:
+                    postfix["metric"] = f"{_finite_mean(metric_value):.4g}"
+            else:
+                value = np.asarray(epoch_loss, np.float32)
+            running = active
+            stopped_epoch = np.where(running, epoch, stopped_epoch)
+            if newly.any():
+                active = running & ~newly
+                if raise_on_non_finite:
+                    raise NonFiniteLossError(
+                        int(failed_step), params, _history(records, best_epoch, stopped_epoch, None)
+                    )
+            if early_stopping is not None:
+                monitored = records[
+                    "validation_loss" if early_stopping.monitor == "validation" else "train_loss"
+                ][-1]
+                improved = running & (monitored < best - early_stopping.min_delta)
+                best = np.where(improved, monitored, best)
+                best_epoch = np.where(improved, epoch, best_epoch)
+                waited = np.where(improved, 0, np.where(running, waited + 1, waited))
+                best_params = _where(improved, _copy(params), best_params)
+                active = active & (waited < early_stopping.patience)
+            if bar is not None:
+                bar.set_postfix(**postfix)
+                bar.update(1)
+            if not active.any():
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if early_stopping is not None:
+        params = best_params
+    else:
+        best_epoch = stopped_epoch
+    return params, _history(records, best_epoch, stopped_epoch, failed_step)
+
+
+def _history(records, best_epoch, stopped_epoch, failed_step) -> History:
+    def stack(name, axis=-1):
+        return np.stack(records[name], axis=axis) if records[name] else None
+
+    step_loss = np.concatenate(records["step_loss"], axis=-1) if records["step_loss"] else None
+    scalar = np.ndim(best_epoch) == 0
+    return History(
+        train_loss=stack("train_loss"),
+        step_loss=step_loss,
+        validation_loss=stack("validation_loss"),
+        metric=stack("metric"),
+        best_epoch=int(best_epoch) if scalar else best_epoch,
+        stopped_epoch=int(stopped_epoch) if scalar else stopped_epoch,
+        failed_step=None if failed_step is None or scalar else failed_step,
+    )
+
+
+# --------------------------------------------------------------------------- the public loops
+
+
+def fit(
+    loss_fn: LossFn,
+    params: Any,
+    optimizer: GradientTransformation,
+    train: Any,
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    key: Any = 0,
+    shuffle: bool = True,
+    order: Any = None,
+    drop_last: bool = False,
+    validation: Any = None,
+    metric: Callable | None = None,
+    early_stopping: EarlyStopping | None = None,
+    progress: bool = True,
+) -> tuple[Any, History]:
+    """Trains ``params`` on ``train`` with ``optimizer``; returns ``(params, history)``.
+
+    Each epoch shuffles the examples (seed 002 §6.1; or keeps ``order``, a
+    curriculum), runs its batches as one jit-compiled scan with donated
+    buffers, then evaluates ``validation``. The optimizer's ``update`` receives
+    ``value=`` the last validation loss (the epoch's training loss without
+    validation), which is what `gdjax.reduce_on_plateau` reads; give it
+    ``accumulation_size=`` the batches per epoch to evaluate once an epoch.
+
+    Args:
+      loss_fn: ``(params, batch) -> losses``, one per example (the padding of a
+        partial batch is masked out), or their mean.
+      params: the initial params (not modified: training works on a copy).
+      optimizer: any gradient transformation.
+      train: a dataset: a pytree of arrays sharing their first axis.
+      epochs: passes over the data; or
+      steps: batches in all (the last epoch may be partial).
+      batch_size: ``None`` (batch descent), ``1`` (stochastic) or ``n`` (mini-batch).
+      key: PRNG key or int seed for the shuffling. Epoch ``e`` uses
+        ``fold_in(key, e)``, so a run is reproducible and resumable.
+      shuffle: reshuffle every epoch. Default True.
+      order: a fixed order of the example indices, used every epoch.
+      drop_last: leave out the last partial batch instead of padding it.
+      validation: a dataset evaluated (full batch) after every epoch.
+      metric: ``(params, batch) -> per-example values`` (e.g. correct or not),
+        averaged over ``validation`` after every epoch.
+      early_stopping: an `EarlyStopping`; the best params are restored.
+      progress: a tqdm bar over the epochs with the loss and the metric.
+
+    Returns:
+      ``(params, history)``, a `History`.
+
+    Raises:
+      NonFiniteLossError: when a loss is NaN or infinite; it names the step and
+        holds the last finite params.
+    """
+    key = jax.random.key(key) if isinstance(key, int) else key
+    return _train(
+        loss_fn,
+        _copy(params),
+        lambda hyper: optimizer,
+        jnp.zeros([]),
+        key,
+        train,
+        run_ndim=0,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        order=order,
+        drop_last=drop_last,
+        validation=validation,
+        metric=metric,
+        early_stopping=early_stopping,
+        progress=progress,
+        description="fit",
+        raise_on_non_finite=True,
+    )
+
+
+def fit_many(
+    loss_fn: LossFn,
+    init: Callable[[jax.Array], Any] | Any,
+    make_optimizer: Callable[..., GradientTransformation],
+    train: Any,
+    *,
+    seeds: Sequence[int] | int,
+    settings: Mapping[str, Any] | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    order: Any = None,
+    drop_last: bool = False,
+    validation: Any = None,
+    metric: Callable | None = None,
+    early_stopping: EarlyStopping | None = None,
+    progress: bool = True,
+) -> tuple[Any, History]:
+    """`fit` for every hyperparameter setting and seed at once, as one compiled program.
+
+    ``settings`` maps argument names of ``make_optimizer`` to equal-length
+    sequences; setting ``i`` takes the ``i``-th value of each (zipped, not a
+    product: ``{"learning_rate": [1.0, 0.2], "momentum": [0.0, 0.9]}`` is the
+    two runs of seed 001's momentum experiment). Every setting is trained from
+    every seed; results have the leading axes ``(settings, seeds)``. The
+    hyperparameters reach ``make_optimizer`` as traced arrays, so they must be
+    data (every gdjax optimizer's are). Seed ``s`` draws the initial params
+    (``init(fold_in(key(s), 0))``) and the shuffling.
+
+    A run whose loss goes non-finite stands still from that step on (its step
+    is in ``history.failed_step``); with ``early_stopping`` a run that stops
+    stands still too, and its best params are returned. The program still runs
+    until every run has stopped.
+
+    Args:
+      loss_fn: as for `fit`.
+      init: ``key -> params`` (each seed its own initialisation), or a params
+        pytree shared by every run.
+      make_optimizer: ``(**setting) -> GradientTransformation``.
+      train: the dataset.
+      seeds: the seeds, or a count ``n`` for ``range(n)``.
+      settings: ``{name: values}``, zipped; None for one setting, ``make_optimizer()``.
+      epochs: as for `fit`.
+      steps: as for `fit`.
+      batch_size: as for `fit`.
+      shuffle: as for `fit`.
+      order: as for `fit`.
+      drop_last: as for `fit`.
+      validation: as for `fit`.
+      metric: as for `fit`.
+      early_stopping: as for `fit`.
+      progress: as for `fit` (one bar for all the runs).
+
+    Returns:
+      ``(params, history)``: params and every `History` array with the leading
+      axes ``(settings, seeds)``.
+    """
+    seeds = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
+    if seeds.ndim != 1 or seeds.size == 0:
+        raise ValueError(
+            f"fit_many: seeds must be a non-empty list of ints or a count, got {seeds!r}"
+        )
+    names = tuple(settings or {})
+    columns = [np.asarray(settings[name], np.float32).reshape(-1) for name in names]
+    lengths = {len(c) for c in columns}
+    if len(lengths) > 1:
+        raise ValueError(
+            "fit_many: the settings are zipped, so every list must have the same length; got "
+            + ", ".join(f"{n}: {len(c)}" for n, c in zip(names, columns, strict=True))
+        )
+    count = lengths.pop() if lengths else 1
+    table = np.stack(columns, axis=-1) if columns else np.zeros((count, 0), np.float32)
+    grid = (count, len(seeds))
+    hyper = jnp.asarray(np.broadcast_to(table[:, None, :], (*grid, len(names))))
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds)).reshape(1, -1)
+    keys = jnp.broadcast_to(keys, grid)
+    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys.reshape(-1))
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys.reshape(-1)).reshape(grid)
+    if callable(init):
+        params = jax.jit(jax.vmap(init))(init_keys)
+        params = jax.tree.map(lambda x: x.reshape(*grid, *x.shape[1:]), params)
+    else:
+        params = jax.tree.map(
+            lambda x: jnp.broadcast_to(jnp.asarray(x), (*grid, *jnp.shape(x))), init
+        )
+        params = _copy(params)
+
+    def build(row):
+        return make_optimizer(**dict(zip(names, row, strict=True)))
+
+    return _train(
+        loss_fn,
+        params,
+        build,
+        hyper,
+        data_keys,
+        train,
+        run_ndim=2,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        order=order,
+        drop_last=drop_last,
+        validation=validation,
+        metric=metric,
+        early_stopping=early_stopping,
+        progress=progress,
+        description="fit_many",
+        raise_on_non_finite=False,
+    )
