@@ -110,14 +110,16 @@ def _mean_loss(loss_fn: LossFn, params, batch, mask) -> jax.Array:
 def _epoch_program(loss_fn: LossFn, make_optimizer, config: _Config, steps: int, validated: bool):
     """The traced epoch of one run: ``steps`` batches as one scan.
 
-    Returns ``epoch(params, state, hyper, key, epoch, value, active, data) ->
+    Returns ``epoch(params, state, hyper, key, epoch, limit, value, active, data) ->
     (params, state, losses, failed)``, where ``failed`` is the first batch whose
     loss was not finite (-1 for none); from that batch on the run stands still.
+    Batches from ``limit`` on are skipped: a last, partial epoch runs the same
+    program instead of compiling one of its own length.
     The update's ``value=`` is the given validation loss if ``validated``, else
     the batch's own loss.
     """
 
-    def epoch(params, state, hyper, key, number, value, active, data):
+    def epoch(params, state, hyper, key, number, limit, value, active, data):
         optimizer = make_optimizer(hyper)
         key = jax.random.fold_in(key, number)
         wants_value = extra_args_filter(optimizer.update)({"value": None})
@@ -145,8 +147,8 @@ def _epoch_program(loss_fn: LossFn, make_optimizer, config: _Config, steps: int,
             loss, grads = jax.value_and_grad(
                 lambda p: _mean_loss(loss_fn, p, gather(data, indices), mask)
             )(params)
-            healthy = jnp.isfinite(loss)
-            go = healthy & (failed < 0) & active
+            healthy = jnp.isfinite(loss) | (index >= limit)
+            go = healthy & (failed < 0) & active & (index < limit)
 
             extra = {"value": value if validated else loss} if wants_value else {}
 
@@ -296,14 +298,9 @@ def _train(
 
     fixed_order = None if order is None else np.asarray(order)
     config = _Config(batch_size, shuffle, fixed_order, drop_last, examples)
-    in_axes = (0, 0, 0, 0, None, 0, 0, None)
-    programs = {}
-
-    def program(length: int):
-        if length not in programs:
-            epoch = _epoch_program(loss_fn, make_optimizer, config, length, validation is not None)
-            programs[length] = jax.jit(_batched(epoch, run_ndim, in_axes), donate_argnums=(0, 1))
-        return programs[length]
+    in_axes = (0, 0, 0, 0, None, None, 0, 0, None)
+    epoch = _epoch_program(loss_fn, make_optimizer, config, per_epoch, validation is not None)
+    program = jax.jit(_batched(epoch, run_ndim, in_axes), donate_argnums=(0, 1))
 
     evaluate = None
     if validation is not None:
@@ -314,6 +311,7 @@ def _train(
         params, hyper
     )
     # Per-run values handed to each epoch go as NumPy arrays: a transfer, not a program.
+    # value= is the last validation loss (without validation each step reads its own).
     active = np.ones(run_shape, bool)
     value = np.full(run_shape, np.inf, np.float32)
     if evaluate is not None:
@@ -329,10 +327,10 @@ def _train(
     done = 0
     try:
         for epoch, length in enumerate(plan, start=1):
-            params, state, losses, failed = program(length)(
-                params, state, hyper, keys, np.int32(epoch), value, active, train
+            params, state, losses, failed = program(
+                params, state, hyper, keys, np.int32(epoch), np.int32(length), value, active, train
             )
-            losses = np.asarray(losses)  # (runs..., length)
+            losses = np.asarray(losses)[..., :length]  # (runs..., length)
             failed = np.asarray(failed)
             newly = (failed >= 0) & (failed_step < 0)
             failed_step = np.where(newly, done + failed, failed_step)
@@ -346,13 +344,11 @@ def _train(
                     np.asarray(v) for v in evaluate(params, validation)
                 )
                 records["validation_loss"].append(validation_loss)
-                records["metric"].append(metric_value)
-                value = np.asarray(validation_loss, np.float32)
+                value = np.asarray(validation_loss, np.float32)  # the next epoch's value=
                 postfix["val"] = f"{_finite_mean(validation_loss):.4g}"
                 if metric is not None:
+                    records["metric"].append(metric_value)
                     postfix["metric"] = f"{_finite_mean(metric_value):.4g}"
-            else:
-                value = np.asarray(epoch_loss, np.float32)
             running = active
             stopped_epoch = np.where(running, epoch, stopped_epoch)
             if newly.any():
@@ -369,7 +365,9 @@ def _train(
                 best = np.where(improved, monitored, best)
                 best_epoch = np.where(improved, epoch, best_epoch)
                 waited = np.where(improved, 0, np.where(running, waited + 1, waited))
-                best_params = _where(improved, _copy(params), best_params)
+                best_params = _where(
+                    improved, params, best_params
+                )  # new buffers: survives donation
                 active = active & (waited < early_stopping.patience)
             if bar is not None:
                 bar.set_postfix(**postfix)

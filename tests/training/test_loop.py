@@ -356,3 +356,18 @@ def test_fit_many_marks_a_failing_run_and_keeps_the_others():
     assert (np.asarray(history.failed_step)[0] == -1).all()
     assert (np.asarray(history.failed_step)[1] >= 0).all()
     assert np.isfinite(np.asarray(params["w"])).all()  # the failing runs stopped before the NaN
+
+
+def test_a_partial_last_epoch_reuses_the_epoch_program(caplog):
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        _, history = fit(
+            squared_errors,
+            zeros(),
+            gdjax.sgd(0.01),
+            regression(n=40),
+            steps=25,
+            batch_size=10,
+            progress=False,
+        )
+    compiled = [r for r in caplog.records if "Compiling jit(epoch)" in r.getMessage()]
+    assert len(compiled) == 1 and history.step_loss.shape == (25,)
