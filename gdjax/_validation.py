@@ -34,15 +34,17 @@ def _parse(interval: str) -> tuple[float, float, bool, bool]:
     return low, high, low_closed, high_closed
 
 
-def check_range(owner: str, name: str, value: Any, interval: str) -> None:
+def check_range(owner: str, name: str, value: Any, interval: str) -> Any:
     """Raises ``ValueError`` unless every element of a concrete ``value`` lies in ``interval``.
 
     ``interval`` is written in interval notation, e.g. ``"[0, 1)"`` or ``"(0, inf)"``.
-    NaN is always out of range.
+    NaN is always out of range. Returns ``value``.
     """
     array = _concrete(value)
     if array is None:
-        return
+        if callable(value) or isinstance(value, jax.core.Tracer):
+            return value  # a schedule, or a traced value: data, not checked here
+        raise ValueError(f"{owner}: {name} must be a number in {interval}, got {value!r}")
     low, high, low_closed, high_closed = _parse(interval)
     values = array.astype(np.float64).ravel()
     above = values >= low if low_closed else values > low
@@ -50,26 +52,30 @@ def check_range(owner: str, name: str, value: Any, interval: str) -> None:
     if not np.all(above & below):
         shown = value if array.ndim == 0 else values[~(above & below)][0]
         raise ValueError(f"{owner}: {name} must be in {interval}, got {shown!r}")
+    return value
 
 
 def check_flag(owner: str, name: str, value: Any) -> None:
-    """Structural switches (they change the state or the algorithm) must be Python bools."""
+    """Switches must be Python bools: they select code (the state's structure, say),
+    so they cannot be data."""
     if not isinstance(value, bool):
         raise ValueError(
-            f"{owner}: {name} must be True or False (it selects the algorithm, so it "
-            f"cannot be an array or a traced value), got {value!r}"
+            f"{owner}: {name} must be True or False (a Python bool, not an array or a "
+            f"traced value), got {value!r}"
         )
 
 
-def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    """Counts and step numbers: a concrete integer >= ``minimum`` (tracers pass)."""
+def check_int(owner: str, name: str, value: Any, minimum: int) -> Any:
+    """Counts and step numbers: a concrete integer >= ``minimum``, returned as an ``int``
+    (tracers pass unchanged)."""
     array = _concrete(value)
     if array is None:
         if isinstance(value, jax.core.Tracer):
-            return
+            return value
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
     ok = array.dtype.kind in "iu" or (
         array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
     )
-    if not ok or np.any(array < minimum):
+    if not ok or array.ndim or np.any(array < minimum):
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(array)

@@ -554,6 +554,163 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- experiment
+
+# Each experiment's options: the function argument each maps to. Options left
+# out keep the function's defaults, so the defaults live in one place.
+EXPERIMENT_ARGUMENTS = {
+    "momentum": ("runs", "steps", "dataset", "data_dir", "batch_size"),
+    "optimizers": ("runs", "epochs", "dataset", "data_dir", "batch_size", "names", "rates"),
+    "sweep": ("steps", "dataset", "data_dir", "seed", "batch_size", "lrs", "momenta"),
+    "noise": ("runs", "steps", "eta", "gamma", "learning_rate", "depth", "width", "batch_size"),
+}
+# Options whose name on the command line differs from the function's argument.
+_EXPERIMENT_RENAMES = {"rates": "learning_rates", "lrs": "learning_rates"}
+
+
+def _rates(texts: list[str]) -> dict[str, float]:
+    """``--rate NAME=VALUE`` (repeatable) as ``{name: rate}``."""
+    rates = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--rate {text!r}: write name=value, e.g. adam=0.001")
+        rates[name.strip()] = _number(value, f"--rate {name}")
+    return rates
+
+
+def _experiment_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs = {}
+    for name in EXPERIMENT_ARGUMENTS[args.experiment]:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name == "names":
+            value = tuple(n.strip() for n in value.split(",") if n.strip())
+        elif name == "rates":
+            value = _rates(value)
+        elif name in ("lrs", "momenta"):
+            flag = "--learning-rates" if name == "lrs" else "--momenta"
+            try:
+                value = _grid_values(value)
+            except UsageError as error:
+                raise UsageError(str(error).replace("--grid value", flag)) from None
+        kwargs[_EXPERIMENT_RENAMES.get(name, name)] = value
+    return kwargs
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from gdjax.training import experiments
+
+    kwargs = _experiment_arguments(args)
+    if kwargs.get("dataset") == "fashion-mnist" and "data_dir" not in kwargs:
+        raise UsageError(
+            "--dataset fashion-mnist needs --data-dir DIR, the directory of its four IDX files "
+            "(see docs/experiments.md); gdjax never downloads"
+        )
+    out = None if args.no_plot else Path(args.out or f"experiment_{args.experiment}.png")
+    run = getattr(experiments, args.experiment)
+    try:
+        result = run(**kwargs, out=out, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(" ".join(str(error).split())) from None
+    except ImportError as error:
+        raise UsageError(f"{' '.join(str(error).split())} (or pass --no-plot)") from None
+    print(result.report())
+    return 0
+
+
+def _add_experiment(commands) -> None:
+    experiment = commands.add_parser(
+        "experiment",
+        help="the texts' training experiments: momentum, optimizers, sweep, noise",
+        description="Trains, scores and compares as the texts do; prints the report and "
+        "writes the figure. See docs/experiments.md.",
+    )
+    kinds = experiment.add_subparsers(
+        dest="experiment",
+        required=True,
+        parser_class=_Parser,
+        metavar="{momentum,optimizers,sweep,noise}",
+    )
+    momentum = kinds.add_parser(
+        "momentum",
+        help="seed 001: the MLP with and without momentum, MCC statistics (Fig. 11-8)",
+    )
+    _experiment_runs(momentum, 22)
+    momentum.add_argument(
+        "--steps", type=int, help="mini-batches per run (default 10000 digits, 40000 fashion-mnist)"
+    )
+    _experiment_data(momentum, 64)
+    optimizers = kinds.add_parser(
+        "optimizers", help="seed 001 Fig. 11-11: a CNN with SGD, RMSprop, Adagrad, Adam"
+    )
+    _experiment_runs(optimizers, 5)
+    optimizers.add_argument("--epochs", type=int, help="passes over the data (default 12)")
+    _experiment_data(optimizers, 128)
+    optimizers.add_argument(
+        "--optimizers",
+        dest="names",
+        help="comma-separated, from: sgd, rmsprop, adagrad, adam (default all four)",
+    )
+    optimizers.add_argument(
+        "--rate",
+        dest="rates",
+        action="append",
+        metavar="NAME=LR",
+        help="an optimizer's learning rate, e.g. adam=0.001 (repeatable)",
+    )
+    sweep = kinds.add_parser(
+        "sweep", help="a learning-rate x momentum grid on the MLP as one program (heat-map)"
+    )
+    sweep.add_argument("--steps", type=int, help="mini-batches per run (default 10000)")
+    _experiment_data(sweep, 64)
+    sweep.add_argument("--seed", type=int, help="seed of the params and shuffling (default 0)")
+    sweep.add_argument(
+        "--learning-rates",
+        dest="lrs",
+        metavar="SPEC",
+        help="start:stop:logN, start:stop:N or v1,v2,... (default 0.01:3:log8)",
+    )
+    sweep.add_argument(
+        "--momenta", metavar="SPEC", help="as --learning-rates (default 0,0.5,0.9,0.95)"
+    )
+    noise = kinds.add_parser(
+        "noise", help="seed 002 §6.4: plain SGD against annealed gradient noise, deep MLP"
+    )
+    _experiment_runs(noise, 10)
+    noise.add_argument("--steps", type=int, help="mini-batches per run (default 2000)")
+    noise.add_argument("--eta", type=float, help="initial noise variance (default 0.3)")
+    noise.add_argument("--gamma", type=float, help="annealing exponent (default 0.55)")
+    noise.add_argument("--learning-rate", type=float, help="SGD's rate (default 0.005)")
+    noise.add_argument("--depth", type=int, help="hidden layers (default 30)")
+    noise.add_argument("--width", type=int, help="units per hidden layer (default 50)")
+    noise.add_argument("--batch-size", type=int, help="examples per mini-batch (default 64)")
+    for name, parser in kinds.choices.items():
+        parser.add_argument("--out", help=f"figure path, .png (default experiment_{name}.png)")
+        parser.add_argument("--no-plot", action="store_true", help="write no figure")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    experiment.set_defaults(run=_experiment)
+
+
+def _experiment_runs(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument(
+        "--runs", type=int, help=f"runs (seeds) per setting, >= 2 (default {default})"
+    )
+
+
+def _experiment_data(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    parser.add_argument(
+        "--dataset", choices=("digits", "fashion-mnist"), help="the data (default digits)"
+    )
+    parser.add_argument(
+        "--data-dir", help="directory of Fashion-MNIST's four IDX files (gdjax never downloads)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, help=f"examples per mini-batch (default {batch_size})"
+    )
+
+
 # --------------------------------------------------------------------------- the parser
 
 
@@ -599,7 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{compare,sweep,landscapes,figures}",
+        metavar="{compare,sweep,landscapes,figures,experiment}",
     )
 
     compare = commands.add_parser(
@@ -649,6 +806,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", default="docs/figures", help="directory (default docs/figures)")
     figures.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     figures.set_defaults(run=_figures)
+
+    _add_experiment(commands)
     return parser
 
 
