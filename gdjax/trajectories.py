@@ -186,20 +186,20 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
     def step(carry, _):
         return advance(carry, value_and_grad(carry["x"])[1]), None
 
-    def record(history, row, x, value, state):
-        entries = {"positions": x, "values": value}
+    def entries(x, value, state):
+        recorded = {"positions": x, "values": value}
         if o.record_state:
-            entries["states"] = state
+            recorded["states"] = state
         if o.iterate is not None:
-            entries["iterates"] = o.iterate(x, state)
-        # In place: the history buffers are written a row at a time, never copied.
-        return jax.tree.map(
-            lambda buffer, entry: jax.lax.dynamic_update_index_in_dim(buffer, entry, row, 0),
-            history,
-            entries,
-        )
+            recorded["iterates"] = o.iterate(x, state)
+        return recorded
 
-    def one(x0, history):
+    def steps(carry, count):
+        if count:
+            carry, _ = jax.lax.scan(step, carry, None, length=count)
+        return carry
+
+    def one(x0):
         # Without a bound, non-finite params are the only divergence, and they stay
         # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
         # is exact and costs nothing per step.
@@ -209,21 +209,31 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
         if tracking:
             carry["settled"] = jnp.where(within_tol(x0), 0, -1).astype(jnp.int32)
 
-        def recorded_chunk(row, carry_and_history):
-            carry, history = carry_and_history
+        def recorded(carry, row):
+            # Record, then advance to the next record: record_every steps, and the rest
+            # of num_steps after the last full chunk. The extra last row records the end.
+            # `row` is not batched, so under vmap these conds stay branches, and scan
+            # stacks the records (rows, starts, ...) with no copy or transpose.
             value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
-            history = record(history, row, carry["x"], value, carry["state"])
-            carry = advance(carry, grads)
-            if o.record_every > 1:
-                carry, _ = jax.lax.scan(step, carry, None, length=o.record_every - 1)
-            return carry, history
+            record = entries(carry["x"], value, carry["state"])
 
+            def chunk(carry):
+                return steps(advance(carry, grads), o.record_every - 1)
+
+            carry = jax.lax.cond(row < chunks, chunk, lambda c: c, carry)
+            if rest:
+                carry = jax.lax.cond(
+                    row == chunks - 1, lambda c: steps(c, rest), lambda c: c, carry
+                )
+            return carry, record
+
+        history = None
         if chunks:
-            carry, history = jax.lax.fori_loop(0, chunks, recorded_chunk, (carry, history))
-        if rest:
-            carry, _ = jax.lax.scan(step, carry, None, length=rest)
+            carry, history = jax.lax.scan(recorded, carry, jnp.arange(chunks + 1))
+        else:
+            carry = steps(carry, rest)
         x = carry["x"]
-        final_value = fn(x)
+        final_value = history["values"][-1] if chunks else fn(x)
         diverged = out_of_bounds(x)
         out = {
             "final": x,
@@ -232,27 +242,18 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
             "steps_to_tol": carry["settled"] if tracking else jnp.int32(-1),
         }
         if chunks:
-            out.update(record(history, chunks, x, final_value, carry["state"]))
+            out.update(history)
         return out
 
-    history = None
     history_axes = {}
     if chunks:
-        # Allocated time-major, (records, starts, ...), and handed to each start as its
-        # column: every row written inside is one contiguous slab, and nothing is
-        # transposed afterwards.
-        x0 = jax.ShapeDtypeStruct(starts.shape[1:], starts.dtype)
-        state = jax.eval_shape(optimizer.init, x0)
-        shapes = {"positions": x0, "values": jax.eval_shape(fn, x0)}
+        history_axes = {"positions": 1, "values": 1}
         if o.record_state:
-            shapes["states"] = state
+            history_axes["states"] = 1
         if o.iterate is not None:
-            shapes["iterates"] = jax.eval_shape(o.iterate, x0, state)
-        records, n = chunks + 1, starts.shape[0]
-        history = jax.tree.map(lambda a: jnp.zeros((records, n, *a.shape), a.dtype), shapes)
-        history_axes = {name: 1 for name in shapes}
+            history_axes["iterates"] = 1
     out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
-    return jax.vmap(one, in_axes=(0, 1 if chunks else None), out_axes=out_axes)(starts, history)
+    return jax.vmap(one, out_axes=out_axes)(starts)
 
 
 # --------------------------------------------------------------------------- inputs and devices
