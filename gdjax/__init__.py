@@ -1,6 +1,6 @@
 """gdjax: gradient-descent optimizers for JAX as composable, pure gradient transformations."""
 
-from gdjax import schedules, tree
+from gdjax import keys, schedules, tree
 from gdjax.base import (
     EmptyState,
     GradientTransformation,
@@ -107,6 +107,7 @@ __all__ = [
     "identity",
     "init_empty_state",
     "inject_hyperparams",
+    "keys",
     "masked",
     "nadam",
     "noisy_sgd",

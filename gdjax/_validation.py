@@ -4,15 +4,57 @@ Concrete values (Python numbers, NumPy and concrete JAX arrays) are checked
 when a transformation is built, so a bad value fails at the call that gave it.
 Tracers (inside ``jit``/``vmap``) and schedules cannot be checked then and are
 passed through: checking them would mean branching on traced values.
+
+An error names the argument the user wrote: while an alias builds its chain
+(`arguments_of`), the checks of its transformations speak for the alias, so
+``sgd(0.1, momentum=-0.2)`` says ``sgd: momentum ...``, not ``trace: decay ...``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+# (alias, {transformation's argument: alias's argument}) while an alias builds its chain.
+_SPEAKER: contextvars.ContextVar[tuple[str, Mapping[str, str]] | None] = contextvars.ContextVar(
+    "gdjax_arguments_of", default=None
+)
+
+
+@contextlib.contextmanager
+def arguments_of(alias: str, **renames: str) -> Iterator[None]:
+    """Within the block, the checks report ``alias`` as the owner, in its argument names.
+
+    An alias builds transformations from its arguments under other names:
+    ``sgd(lr, momentum=mu)`` builds ``trace(decay=mu)``. Inside
+    ``with arguments_of("sgd", decay="momentum"):`` a bad ``mu`` is reported as
+    ``sgd: momentum must be in [0, 1], got -0.2``. ``renames`` maps a
+    transformation's argument name to the alias's; names not in it are the same
+    in both. An inner block replaces the outer one until it ends (rmsprop's
+    ``decay`` and its ``momentum`` are both a transformation's ``decay``).
+    A context variable, so threads building optimizers at once do not mix names.
+    """
+    token = _SPEAKER.set((alias, renames))
+    try:
+        yield
+    finally:
+        _SPEAKER.reset(token)
+
+
+def named(owner: str, name: str) -> tuple[str, str]:
+    """``(owner, name)`` as the user wrote them: the alias's and its argument's inside
+    `arguments_of`, else unchanged. For errors raised outside the ``check_*`` functions."""
+    speaker = _SPEAKER.get()
+    if speaker is None:
+        return owner, name
+    alias, renames = speaker
+    return alias, renames.get(name, name)
 
 
 def _concrete(value: Any) -> np.ndarray | None:
@@ -43,6 +85,7 @@ def check_range(owner: str, name: str, value: Any, interval: str) -> Any:
     ``interval`` is written in interval notation, e.g. ``"[0, 1)"`` or ``"(0, inf)"``.
     NaN is always out of range. Returns ``value``.
     """
+    owner, name = named(owner, name)
     array = _concrete(value)
     if array is None:
         if callable(value) or isinstance(value, jax.core.Tracer):
@@ -61,6 +104,7 @@ def check_range(owner: str, name: str, value: Any, interval: str) -> Any:
 def check_flag(owner: str, name: str, value: Any) -> None:
     """Switches must be Python bools: they select code (the state's structure, say),
     so they cannot be data."""
+    owner, name = named(owner, name)
     if not isinstance(value, bool):
         raise ValueError(
             f"{owner}: {name} must be True or False (a Python bool, not an array or a "
@@ -71,6 +115,7 @@ def check_flag(owner: str, name: str, value: Any) -> None:
 def check_int(owner: str, name: str, value: Any, minimum: int) -> Any:
     """Counts and step numbers: a concrete integer >= ``minimum``, returned as an ``int``
     (tracers pass unchanged)."""
+    owner, name = named(owner, name)
     array = _concrete(value)
     if array is None:
         if isinstance(value, jax.core.Tracer):
@@ -95,6 +140,7 @@ def check_step(owner: str, name: str, value: Any, minimum: int) -> Any:
     value = check_int(owner, name, value, minimum)
     if not isinstance(value, int) or value <= INT32_MAX:
         return value
+    owner, name = named(owner, name)
     raise ValueError(
         f"{owner}: {name} must be an integer >= {minimum} and <= 2**31 - 1 = {INT32_MAX} "
         f"(steps are counted in int32), got {value!r}"

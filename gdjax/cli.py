@@ -318,9 +318,7 @@ def _compare(args: argparse.Namespace) -> int:
                     "steps_to_tol": int(run.steps_to_tol[i])
                     if int(run.steps_to_tol[i]) >= 0
                     else None,
-                    # A run whose value overflowed diverged too, though its point is finite.
-                    "diverged": bool(run.diverged[i])
-                    or not (np.isfinite(value) and np.isfinite(final).all()),
+                    "diverged": bool(run.diverged[i]),
                 }
             )
     if args.json:
@@ -469,14 +467,12 @@ def _grid(texts: list[str], name: str) -> dict[str, np.ndarray]:
             raise UsageError(
                 f"--grid {text!r}: {param} is a switch, not a number; use --set {param}=true"
             )
-        if _kind(name, param) == "seed":
-            raise UsageError(
-                f"--grid {text!r}: {param} is a seed (an integer), not a hyperparameter to "
-                f"sweep; use --set {param}=N"
-            )
         if param in grid:
             raise UsageError(f"--grid {text!r}: {param} is given twice; give each axis once")
-        grid[param] = _grid_values(spec)
+        if _kind(name, param) == "seed":  # an axis of seeds: integers, each run its own key
+            grid[param] = np.asarray([_seed(v, f"--grid {param}") for v in spec.split(",")])
+        else:
+            grid[param] = _grid_values(spec)
     settings = int(np.prod([len(v) for v in grid.values()]))
     if settings > MAX_SETTINGS:
         raise UsageError(f"--grid: {settings} settings in all; at most {MAX_SETTINGS}")
@@ -509,10 +505,10 @@ def _sweep(args: argparse.Namespace) -> int:
     out = None if args.no_plot else _out_path(args.out)
     # The grid is traced data, which the optimizers cannot check: check each axis's
     # smallest and largest value here (the allowed ranges are intervals).
-    first = {k: float(v[0]) for k, v in grid.items()}
+    first = {k: v[0].item() for k, v in grid.items()}
     for axis, values in grid.items():
         for value in (np.min(values), np.max(values)):
-            _build(name, {**fixed, **first, axis: float(value)})
+            _build(name, {**fixed, **first, axis: value.item()})
 
     def make(**hyperparameters):
         return OPTIMIZERS[name].factory(**fixed, **hyperparameters)
@@ -521,15 +517,14 @@ def _sweep(args: argparse.Namespace) -> int:
     result = T.sweep(make, grid, landscape, starts, args.steps, bound=args.bound, tol=args.tol)
     seconds = time.perf_counter() - began
     scores = result.scores(args.by)
-    # As in compare: a start whose value overflowed diverged too.
-    diverged = np.asarray(result.diverged) | ~np.isfinite(np.asarray(result.final_value))
+    diverged = np.asarray(result.diverged)
     order = np.argsort(scores, axis=None)[: args.top]
     best = []
     for flat in order:
         index = np.unravel_index(flat, scores.shape)
         best.append(
             {
-                **{k: float(result.grid[k][index]) for k in result.names},
+                **{k: result.grid[k][index].item() for k in result.names},
                 "score": float(scores[index]),
                 "diverged_starts": int(diverged[index].sum()),
             }

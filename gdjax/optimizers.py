@@ -12,6 +12,10 @@ shapes differ from the params' (when the params are given), naming both.
 Without the checks ``sgd`` would accept integer params and, being stateless,
 any gradient tree. Complex params are supported (second moments use ``|g|²``,
 as in optax).
+
+A bad hyperparameter is reported in the alias's words (`arguments_of`):
+``sgd(0.1, momentum=-0.2)`` raises ``sgd: momentum must be in [0, 1], got -0.2``,
+though the value reaches `trace` as its ``decay``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from gdjax import tree
+from gdjax._validation import arguments_of, check_flag
 from gdjax.base import GradientTransformation, ScalarOrSchedule, chain, identity
 from gdjax.transforms.adaptive import (
     scale_by_adadelta,
@@ -66,6 +71,7 @@ def _alias(name: str, *transforms: GradientTransformation) -> GradientTransforma
 def _momentum(
     momentum: Any, nesterov: bool, accumulator_dtype: Any = None
 ) -> GradientTransformation:
+    check_flag("trace", "nesterov", nesterov)  # also without momentum, where it is unused
     if momentum is None:
         return identity()
     return trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
@@ -95,11 +101,12 @@ def sgd(
       nesterov: Nesterov's look-ahead form. Default False.
       accumulator_dtype: dtype of the momentum buffer; ``None`` follows the params.
     """
-    return _alias(
-        "sgd",
-        _momentum(momentum, nesterov, accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("sgd", decay="momentum"):
+        return _alias(
+            "sgd",
+            _momentum(momentum, nesterov, accumulator_dtype),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adagrad(
@@ -123,11 +130,12 @@ def adagrad(
       eps: >= 0. Default 1e-7.
       eps_in_sqrt: ``eps`` inside the root (True, default) or outside.
     """
-    return _alias(
-        "adagrad",
-        scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("adagrad"):
+        return _alias(
+            "adagrad",
+            scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def rmsprop(
@@ -164,12 +172,13 @@ def rmsprop(
       nesterov: Nesterov momentum. Default False.
       bias_correction: debias the moving averages. Default False.
     """
-    return _alias(
-        "rmsprop",
-        scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, bias_correction),
-        scale_by_learning_rate(learning_rate),
-        _momentum(momentum, nesterov),
-    )
+    with arguments_of("rmsprop"):
+        scaling = scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, bias_correction)
+        descent = scale_by_learning_rate(learning_rate)
+    # trace's decay is rmsprop's momentum, not its decay.
+    with arguments_of("rmsprop", decay="momentum"):
+        accumulation = _momentum(momentum, nesterov)
+    return _alias("rmsprop", scaling, descent, accumulation)
 
 
 def adadelta(
@@ -199,12 +208,13 @@ def adadelta(
       weight_decay: L2 coefficient added to the gradient. Default 0.
       weight_decay_mask: where weight decay applies (see `add_decayed_weights`).
     """
-    return _alias(
-        "adadelta",
-        add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_adadelta(rho, eps),
-        scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
-    )
+    with arguments_of("adadelta"):
+        return _alias(
+            "adadelta",
+            add_decayed_weights(weight_decay, weight_decay_mask),
+            scale_by_adadelta(rho, eps),
+            scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
+        )
 
 
 def adam(
@@ -234,11 +244,12 @@ def adam(
       nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment; ``None`` follows the params.
     """
-    return _alias(
-        "adam",
-        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("adam"):
+        return _alias(
+            "adam",
+            scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def nadam(
@@ -257,11 +268,12 @@ def nadam(
 
     Args: as `adam`.
     """
-    return _alias(
-        "nadam",
-        scale_by_adam(b1, b2, eps, eps_root, nesterov=True, mu_dtype=mu_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("nadam"):
+        return _alias(
+            "nadam",
+            scale_by_adam(b1, b2, eps, eps_root, nesterov=True, mu_dtype=mu_dtype),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def amsgrad(
@@ -283,11 +295,12 @@ def amsgrad(
 
     Args: as `adam`.
     """
-    return _alias(
-        "amsgrad",
-        scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("amsgrad"):
+        return _alias(
+            "amsgrad",
+            scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adamw(
@@ -320,12 +333,13 @@ def adamw(
       nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment.
     """
-    return _alias(
-        "adamw",
-        scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    with arguments_of("adamw"):
+        return _alias(
+            "adamw",
+            scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+            add_decayed_weights(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adamax(
@@ -345,7 +359,8 @@ def adamax(
       b2: in [0, 1). Default 0.999.
       eps: >= 0. Default 1e-8.
     """
-    return _alias("adamax", scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    with arguments_of("adamax"):
+        return _alias("adamax", scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
 def noisy_sgd(
@@ -364,4 +379,7 @@ def noisy_sgd(
       gamma: annealing exponent, >= 0. Default 0.55.
       key: int seed or PRNG key. Default 0.
     """
-    return _alias("noisy_sgd", add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+    with arguments_of("noisy_sgd"):
+        return _alias(
+            "noisy_sgd", add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)
+        )

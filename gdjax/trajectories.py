@@ -13,7 +13,6 @@ no transpose (see ``benchmarks/trajectories.py``).
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -24,7 +23,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gdjax._validation import check_int, check_range
-from gdjax.base import GradientTransformation, apply_updates
+from gdjax.base import EmptyState, GradientTransformation, apply_updates
+from gdjax.keys import for_run, is_key
 from gdjax.landscapes import Landscape
 from gdjax.transforms.momentum import TraceState
 
@@ -41,7 +41,10 @@ class Trajectories(NamedTuple):
       values: ``(R, N)`` the function there (or None).
       final: ``(N, D)`` the params after ``num_steps`` steps.
       final_value: ``(N,)`` the function there.
-      diverged: ``(N,)`` whether a start ever went non-finite or out of ``bound``.
+      diverged: ``(N,)`` whether a start diverged: its final point or final
+        value is not finite, or (with ``bound``) a coordinate ever exceeded the
+        bound. A non-finite point stays non-finite (NaN absorbs, and inf plus
+        anything finite is inf), so the end tells without a check per step.
       steps_to_tol: ``(N,)`` the settling time: the step from which the run
         stays within ``tol`` of a known minimum to the end (-1: not within it
         at the end, or no minima known). A run that only passes through the
@@ -102,7 +105,7 @@ def from_path(path: Any, fn: Callable | Landscape) -> Trajectories:
         values=values,
         final=positions[-1],
         final_value=values[-1],
-        diverged=~np.isfinite(positions).all(axis=(0, 2)),
+        diverged=~(np.isfinite(positions).all(axis=(0, 2)) & np.isfinite(values).all(axis=0)),
         steps_to_tol=np.full(positions.shape[1], -1),
     )
 
@@ -115,19 +118,36 @@ def nesterov_iterate(learning_rate: Any, momentum: Any) -> Iterate:
     ``x = p + mu * lr * t``, ``t`` being the trace in the state. Pass the result
     as ``run(..., iterate=...)`` to record ``x``; seed 001 Table 11-2's exact
     look-ahead numbers come out of it.
+
+    The inversion holds for that chain only, momentum then a constant rate
+    (state ``(TraceState, EmptyState)``); any other state (``rmsprop`` with
+    momentum, whose trace comes after the rate; a scheduled rate; a wrapper) is
+    refused with a ``ValueError`` when the run is traced, rather than
+    recorded wrong.
     """
 
     def iterate(params: jax.Array, state: Any) -> jax.Array:
-        traces = [
-            s
-            for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, TraceState))
-            if isinstance(s, TraceState)
-        ]
-        if not traces:
-            raise ValueError("nesterov_iterate: the optimizer state holds no trace (momentum)")
-        return params + momentum * learning_rate * traces[0].trace
+        if not (
+            isinstance(state, tuple)
+            and len(state) == 2
+            and isinstance(state[0], TraceState)
+            and isinstance(state[1], EmptyState)
+        ):
+            raise ValueError(
+                "nesterov_iterate: the optimizer must be gdjax.sgd(learning_rate, momentum, "
+                "nesterov=True) with a constant learning rate, whose state is (TraceState, "
+                f"EmptyState); this state is {_describe_state(state)}, whose NAG iterate "
+                "this cannot recover"
+            )
+        return params + momentum * learning_rate * state[0].trace
 
     return iterate
+
+
+def _describe_state(state: Any) -> str:
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):
+        return "(" + ", ".join(type(s).__name__ for s in state) + ")"
+    return type(state).__name__
 
 
 # --------------------------------------------------------------------------- the simulation
@@ -143,18 +163,23 @@ class _Options(NamedTuple):
     iterate: Iterate | None
 
 
-def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options):
+def _simulate(
+    optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options, first: Any = 0
+):
     """Traced body shared by `run` and `sweep`: descends from every start at once.
 
     Written for one start and vmapped over the starts, so that state that does not
     depend on the start (Adam's step count) stays one scalar: batched by hand, as
     ``vmap(init)``, it becomes one count per start, and Adam's bias correction then
-    computes ``b**count`` for every start at every step.
+    computes ``b**count`` for every start at every step. Start ``n`` is run
+    ``first + n`` of the ensemble: its state's keys are folded with that index.
     """
     value_and_grad = jax.value_and_grad(fn)
     dim = starts.shape[1]
     tracking = o.tol is not None and bool(o.minima)
-    limit = jnp.inf if o.bound is None else o.bound
+    # Without a bound, the largest finite number: the check below then flags exactly
+    # the non-finite coordinates.
+    limit = jnp.finfo(starts.dtype).max if o.bound is None else o.bound
     chunks = o.num_steps // o.record_every if o.record_every else 0
     rest = o.num_steps - chunks * o.record_every
 
@@ -199,11 +224,12 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
             carry, _ = jax.lax.scan(step, carry, None, length=count)
         return carry
 
-    def one(x0):
+    def one(x0, index):
         # Without a bound, non-finite params are the only divergence, and they stay
         # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
         # is exact and costs nothing per step.
-        carry = {"x": x0, "state": optimizer.init(x0), "k": jnp.zeros([], jnp.int32)}
+        state = for_run(optimizer.init(x0), index)
+        carry = {"x": x0, "state": state, "k": jnp.zeros([], jnp.int32)}
         if o.bound is not None:
             carry["diverged"] = out_of_bounds(x0)
         if tracking:
@@ -234,7 +260,8 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
             carry = steps(carry, rest)
         x = carry["x"]
         final_value = history["values"][-1] if chunks else fn(x)
-        diverged = out_of_bounds(x)
+        # A finite point whose value overflowed diverged too.
+        diverged = out_of_bounds(x) | ~jnp.isfinite(final_value)
         out = {
             "final": x,
             "final_value": final_value,
@@ -253,7 +280,8 @@ def _simulate(optimizer: GradientTransformation, fn: Callable, starts: jax.Array
         if o.iterate is not None:
             history_axes["iterates"] = 1
     out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
-    return jax.vmap(one, out_axes=out_axes)(starts)
+    indices = first + jnp.arange(len(starts), dtype=jnp.int32)
+    return jax.vmap(one, out_axes=out_axes)(starts, indices)
 
 
 # --------------------------------------------------------------------------- inputs and devices
@@ -287,13 +315,21 @@ def _as_starts(starts: Any, fn: Callable | Landscape) -> np.ndarray:
     return array
 
 
+def _scalar_option(name: str, value: Any) -> float | None:
+    """``bound`` and ``tol``: a positive number, as a Python float (the options key a
+    cache, and a JAX scalar does not hash)."""
+    if value is None:
+        return None
+    check_range("run", name, value, "(0, inf)")
+    if np.ndim(value):
+        raise ValueError(f"run: {name} must be one number in (0, inf), got shape {np.shape(value)}")
+    return float(value)
+
+
 def _options(num_steps, record_every, record_state, bound, tol, minima, iterate) -> _Options:
     check_int("run", "num_steps", num_steps, 0)
     check_int("run", "record_every", record_every, 0)
-    if bound is not None:
-        check_range("run", "bound", bound, "(0, inf)")
-    if tol is not None:
-        check_range("run", "tol", tol, "(0, inf)")
+    bound, tol = _scalar_option("bound", bound), _scalar_option("tol", tol)
     record_every = min(int(record_every), int(num_steps)) if num_steps else 0
     return _Options(int(num_steps), record_every, bool(record_state), bound, tol, minima, iterate)
 
@@ -355,7 +391,7 @@ def run(
       record_state: record the optimizer state too (velocities, accumulated
         squares, ...). Default False.
       bound: flag a start as diverged once a coordinate exceeds this in
-        absolute value; non-finite values always count.
+        absolute value; a non-finite final point or value always counts.
       tol: distance to a known minimum counted as arrived, for
         ``steps_to_tol``; ``None`` to skip. Default 1e-3.
       minima: ``(M, D)`` points for ``tol`` (default: the landscape's minima).
@@ -428,7 +464,8 @@ class SweepResult(NamedTuple):
 
     Attributes:
       names: the hyperparameter names, in grid-axis order.
-      grid: ``{name: array of shape G}``, the setting at every grid point.
+      grid: ``{name: array of shape G}``, the setting at every grid point, in
+        the dtype its axis was given in (float32 for floats).
       final: ``G + (N, D)``; final_value, diverged, steps_to_tol: ``G + (N,)``.
       trajectories: the full `Trajectories` with leading ``G`` axes, if the
         sweep recorded (``record_every > 0``); else None.
@@ -445,37 +482,70 @@ class SweepResult(NamedTuple):
     def scores(self, by: str = "value") -> np.ndarray:
         """Per grid point: the mean final value over starts (``by="value"``), or the
         largest settling time over starts (``by="steps"``); +inf where a start
-        diverged or did not settle."""
+        diverged (`Trajectories.diverged`) or did not settle, so that no diverged
+        setting ranks above a finite one."""
+        diverged = np.asarray(self.diverged)
         if by == "value":
-            values = np.where(np.asarray(self.diverged), np.inf, np.asarray(self.final_value))
-            return values.mean(axis=-1)
+            # float64: the mean of float32 values near their maximum stays finite.
+            values = np.asarray(self.final_value, np.float64)
+            return np.where(diverged, np.inf, values).mean(axis=-1)
         if by == "steps":
             steps = np.asarray(self.steps_to_tol, np.float64)
-            steps = np.where((steps < 0) | np.asarray(self.diverged), np.inf, steps)
-            return steps.max(axis=-1)
+            return np.where((steps < 0) | diverged, np.inf, steps).max(axis=-1)
         raise ValueError(f"sweep: by must be 'value' or 'steps', got {by!r}")
 
     def best(self, by: str = "value") -> dict:
         """The best setting: ``{name: value, ..., "score": score}``, lowest score wins.
 
         ``by="value"`` ranks by mean final value, ``by="steps"`` by the steps the
-        slowest start needs to settle within ``tol`` of a minimum.
+        slowest start needs to settle within ``tol`` of a minimum. A setting
+        with a diverged start scores +inf, so the best is finite whenever any
+        setting is.
         """
         scores = self.scores(by)
         index = np.unravel_index(int(np.argmin(scores)), scores.shape)
-        best = {name: float(np.asarray(self.grid[name])[index]) for name in self.names}
+        best = {name: _item(self.grid[name][index]) for name in self.names}
         best["score"] = float(scores[index])
         return best
 
 
+def _item(value: Any) -> Any:
+    """A grid value as a Python number (a key stays a key)."""
+    array = np.asarray(value) if not is_key(value) else None
+    if array is None:
+        return value
+    return float(array) if array.dtype.kind in "fc" else array.item()
+
+
+def _axis(name: str, values: Any) -> Any:
+    """One grid axis as a 1-D array of its own dtype: floats as float32 (as traced
+    hyperparameters are), integers as int32, bools as bools, PRNG keys as keys."""
+    if is_key(values):
+        return jnp.reshape(values, (-1,))
+    array = np.asarray(values).reshape(-1)
+    kinds = {"f": np.float32, "i": np.int32, "u": np.int32, "b": np.bool_}
+    if array.dtype.kind not in kinds:
+        raise ValueError(
+            f"sweep: the grid's {name!r} must hold numbers, bools or PRNG keys, got {values!r}"
+        )
+    if array.size == 0:
+        raise ValueError(f"sweep: the grid gives no values for {name!r}")
+    return array.astype(kinds[array.dtype.kind])
+
+
 @functools.lru_cache(maxsize=32)
 def _sweep_program(make_optimizer, names, function, options, mesh, count: int, shape: tuple):
-    def one(setting, points):
-        optimizer = make_optimizer(**dict(zip(names, setting, strict=True)))
-        return _simulate(optimizer, function, points, options)
+    def program(axes, indices, points):
+        # Setting i is the i-th point of the grid's product, in C order; its start n is
+        # run i * N + n of the sweep (the keys of its optimizer state fold that in).
+        coordinates = jnp.unravel_index(indices, shape)
 
-    def program(settings, points):
-        out = jax.vmap(one, in_axes=(0, None))(_batch_sharded(mesh, settings), points)
+        def one(index, *where):
+            setting = {n: axis[w] for n, axis, w in zip(names, axes, where, strict=True)}
+            optimizer = make_optimizer(**setting)
+            return _simulate(optimizer, function, points, options, index * len(points))
+
+        out = jax.vmap(one)(indices, *coordinates)
         out = _batch_sharded(mesh, out)
         return jax.tree.map(lambda x: _take(x, n=count, axis=0).reshape(shape + x.shape[1:]), out)
 
@@ -500,12 +570,19 @@ def sweep(
     ``grid`` maps argument names of ``make_optimizer`` to 1-D sequences of
     values; their product becomes the leading axes of the result, in the
     order given. ``make_optimizer(**setting)`` receives traced values, so it
-    must treat them as data (every gdjax optimizer does). Example::
+    must treat them as data (every gdjax optimizer does). Each axis keeps its
+    dtype: an axis of ints reaches ``make_optimizer`` as int32 (a key seed,
+    say), of floats as float32. Example::
 
         result = sweep(lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
                        {"learning_rate": np.logspace(-3, 0, 20), "momentum": [0, 0.5, 0.9]},
                        landscapes.two_gaussians, starts, 100)
         result.best()   # {'learning_rate': ..., 'momentum': ..., 'score': ...}
+
+    Every (setting, start) is a run of its own: with ``N`` starts, start ``n``
+    of the ``i``-th setting (C order over the grid) is run ``i * N + n``, and
+    the keys in its optimizer state are folded with that index
+    (`gdjax.keys.for_run`).
 
     Args:
       make_optimizer: ``(**hyperparameters) -> GradientTransformation``.
@@ -525,26 +602,27 @@ def sweep(
     if not grid:
         raise ValueError("sweep: the grid is empty; give at least one hyperparameter")
     names = tuple(grid)
-    axes = [np.asarray(grid[name], np.float32).reshape(-1) for name in names]
-    for name, values in zip(names, axes, strict=True):
-        if values.size == 0:
-            raise ValueError(f"sweep: the grid gives no values for {name!r}")
+    axes = tuple(_axis(name, grid[name]) for name in names)
     shape = tuple(len(a) for a in axes)
-    settings = np.array(list(itertools.product(*axes)), np.float32).reshape(-1, len(names))
+    count = int(np.prod(shape))
     function, minima = _function_and_minima(fn, minima)
     points = jax.device_put(_as_starts(starts, fn))
     options = _options(num_steps, record_every, False, bound, tol, minima, None)
     mesh = _mesh(devices)
-    count = len(settings)
     program = _sweep_program(make_optimizer, names, function, options, mesh, count, shape)
-    out = program(_device_batch(mesh, settings), points)
+    indices = _device_batch(mesh, np.arange(count, dtype=np.int32))
+    out = program(jax.device_put(axes), indices, points)
     trajectories = None
     if options.record_every:
         # vmap put the settings first: (G, R, N, ...) for histories.
         trajectories = Trajectories(steps=_record_steps(options), **_complete(out))
+    coordinates = np.unravel_index(np.arange(count), shape)
     return SweepResult(
         names=names,
-        grid={name: np.asarray(settings[:count, i]).reshape(shape) for i, name in enumerate(names)},
+        grid={
+            name: axis[where].reshape(shape)
+            for name, axis, where in zip(names, axes, coordinates, strict=True)
+        },
         final=out["final"],
         final_value=out["final_value"],
         diverged=out["diverged"],

@@ -158,6 +158,26 @@ def as_dtype(x: Any, dtype: Any) -> Any:
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def scale(factor: Any, x: Any) -> Any:
+    """``factor * x`` in ``x``'s dtype: a hyperparameter times an update, a moment or a param.
+
+    ``factor`` may be spelled any way a hyperparameter may, with the same result:
+
+    * a Python number is weakly typed: JAX rounds it to ``x``'s dtype and
+      multiplies there (optax's numbers, bit for bit);
+    * a NumPy scalar or 0-d array (``np.float64(0.1)`` from a ``np.logspace``
+      sweep) is replaced by the Python number it holds, so it takes that same
+      path; left as it is, JAX types it strongly and promotes bfloat16 to float32;
+    * a JAX array (a traced, vmapped or injected hyperparameter) or a NumPy
+      array is cast to ``x``'s dtype first, for the same reason.
+    """
+    if isinstance(factor, (np.generic, np.ndarray)) and np.ndim(factor) == 0:
+        factor = factor.item()
+    if isinstance(factor, (int, float, complex)):
+        return factor * x
+    return as_dtype(jnp.asarray(factor), dtype_of(x)) * x
+
+
 def cast(tree: Any, dtype: Any) -> Any:
     """Casts every leaf to ``dtype``; ``dtype=None`` returns the tree unchanged."""
     if dtype is None:
@@ -187,11 +207,11 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     second moments, as in optax.
 
     The result is in the promoted dtype; transformations cast it back when they
-    store it (`cast_like`).
+    store it (`cast_like`). ``decay`` may be spelled any way `scale` takes.
     """
     if order == 2:
-        return map(lambda g, m: (1 - decay) * abs_sq(g) + decay * m, updates, moments)
-    return map(lambda g, m: (1 - decay) * g**order + decay * m, updates, moments)
+        return map(lambda g, m: scale(1 - decay, abs_sq(g)) + scale(decay, m), updates, moments)
+    return map(lambda g, m: scale(1 - decay, g**order) + scale(decay, m), updates, moments)
 
 
 def abs_sq(x: Any) -> Any:

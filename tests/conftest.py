@@ -1,4 +1,12 @@
 import os
 
+from hypothesis import settings
+
 # The suite runs on the CPU; several tests need more than one device.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# Property tests draw the same examples on every machine and in every run: CI
+# must pass every time, so no draw depends on chance or on a local .hypothesis/
+# database of earlier failures (whose examples a clean clone would not replay).
+settings.register_profile("gdjax", database=None, derandomize=True)
+settings.load_profile("gdjax")

@@ -87,6 +87,27 @@ def test_sweep_prints_the_best_settings(tmp_path, capsys):
     assert out.read_bytes()[:8] == PNG_MAGIC
 
 
+def test_sweep_takes_an_axis_of_seeds(capsys):
+    code, stdout, _ = run_cli(
+        capsys,
+        "sweep",
+        "--optimizer",
+        "noisy_sgd",
+        "--grid",
+        "key=0,1,2",
+        "--set",
+        "eta=1",
+        "--steps",
+        "20",
+        "--json",
+        "--no-plot",
+    )
+    assert code == 0
+    best = json.loads(stdout)["best"]
+    assert sorted(row["key"] for row in best) == [0, 1, 2]
+    assert len({row["score"] for row in best}) == 3  # three seeds, three noise sequences
+
+
 def test_landscapes_lists_every_landscape_and_its_minima(capsys):
     code, stdout, _ = run_cli(capsys, "landscapes")
     assert code == 0

@@ -265,7 +265,8 @@ FAST = ["--optimizers", "sgd", "--steps", "3", "--no-plot"]
             ["sweep", "--grid", "learning_rate=0.1:1:400", "--grid", "momentum=0:1:400"],
             "160000 settings in all",
         ),
-        (["sweep", "--optimizer", "noisy_sgd", "--grid", "key=0,1"], "key is a seed"),
+        (["sweep", "--optimizer", "noisy_sgd", "--grid", "key=0,x"], "'x' is not an integer seed"),
+        (["sweep", "--optimizer", "noisy_sgd", "--grid", "key=0:2:3"], "not an integer seed"),
         (["sweep", "--optimizer", "adam", "--grid", "mu_dtype=1"], "cannot be set"),
         (["sweep", "--optimizer", "sgd,adam", "--grid", "learning_rate=0.1"], "takes one name"),
         (["sweep", "--optimizer", "", "--grid", "learning_rate=0.1"], "--optimizer is empty"),
@@ -277,7 +278,7 @@ FAST = ["--optimizers", "sgd", "--steps", "3", "--no-plot"]
         # Every grid value is checked, not only the first: momentum 2 used to run.
         (
             ["sweep", "--optimizer", "momentum", "--grid", "momentum=0.1,2"],
-            "decay must be in [0, 1], got 2.0",
+            "momentum must be in [0, 1], got 2.0",
         ),
         (["sweep", "--optimizer", "adam", "--grid", "b1=0.5,1"], "b1 must be in [0, 1)"),
         (["experiment", "momentum", "--out", ""], "out must end in .png"),

@@ -25,6 +25,7 @@ FIGURES = {
         "fig3_10_accumulator.png",
     ],
     "saddle_and_valley.py": ["fig4_saddle_and_valley.png"],
+    "noisy_ensemble.py": ["noisy_ensemble.png"],
     "sparse_features.py": ["seed004_gd_momentum_nag.png", "seed004_adagrad_rmsprop_adam.png"],
 }
 _cache: dict[str, tuple[str, Path]] = {}
@@ -134,3 +135,14 @@ def test_sparse_features_observations(tmp_path_factory):
     assert "mostly along b at first: True" in out
     assert "farthest after 300 steps: AdaGrad" in out
     assert "fastest of all six to within 0.05: Adam" in out
+
+
+def test_noisy_ensemble_runs_are_each_their_own(tmp_path_factory):
+    out, _ = example("noisy_ensemble.py", tmp_path_factory)
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:6].strip()}
+    # Plain SGD: one path 256 times, in the shallow minimum; with noise, 256 paths,
+    # some of which reach the deep minimum.
+    assert rows["0"] == ["1", "0", "256", "0"]
+    for eta in ("0.1", "0.3", "1"):
+        assert rows[eta][0] == "256" and int(rows[eta][1]) > 0
+    assert "the same call again is bit-identical: True" in out

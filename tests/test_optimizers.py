@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import gdjax
-from tests.helpers import assert_moved, assert_trees_close, convex_loss, nested_params, run
+from tests.helpers import assert_moved, assert_trees_close, convex_loss, loss, nested_params, run
 
 # name -> (gdjax alias call, optax alias call) with the same arguments.
 PARITY = {
@@ -209,3 +209,62 @@ def test_bfloat16_updates_under_a_traced_float32_learning_rate():
     updates, state = step(jnp.float32(0.01), jnp.float32(0.9))
     assert {x.dtype for x in jax.tree.leaves(updates)} == {jnp.dtype(jnp.bfloat16)}
     assert {x.dtype for x in jax.tree.leaves(state[0].mu)} == {jnp.dtype(jnp.bfloat16)}
+
+
+# name -> alias built from a hyperparameter spelling ``h`` (every numeric argument goes
+# through it), so each alias can be built with Python floats, NumPy or JAX scalars.
+SCALAR_KINDS = {
+    "python": float,
+    "np.float64": np.float64,
+    "np.float32": np.float32,
+    "jnp.float32": jnp.float32,
+}
+ALIASES_OF = {
+    "sgd": lambda h: gdjax.sgd(h(0.1)),
+    "sgd-momentum": lambda h: gdjax.sgd(h(0.1), momentum=h(0.9)),
+    "sgd-nesterov": lambda h: gdjax.sgd(h(0.1), momentum=h(0.9), nesterov=True),
+    "adagrad": lambda h: gdjax.adagrad(h(0.1), h(0.1), h(1e-7)),
+    "rmsprop": lambda h: gdjax.rmsprop(
+        h(0.01), h(0.9), h(1e-8), h(0.1), centered=True, momentum=h(0.9), bias_correction=True
+    ),
+    "adadelta": lambda h: gdjax.adadelta(h(1.0), h(0.9), h(1e-6), weight_decay=h(0.01)),
+    "adam": lambda h: gdjax.adam(h(0.01), h(0.9), h(0.999), h(1e-8), h(1e-10)),
+    "adamw": lambda h: gdjax.adamw(h(0.01), h(0.9), h(0.999), h(1e-8), weight_decay=h(0.1)),
+    "adamax": lambda h: gdjax.adamax(h(0.01), h(0.9), h(0.999), h(1e-8)),
+    "nadam": lambda h: gdjax.nadam(h(0.01), h(0.9), h(0.999), h(1e-8)),
+    "amsgrad": lambda h: gdjax.amsgrad(h(0.01), h(0.9), h(0.999), h(1e-8)),
+    "noisy_sgd": lambda h: gdjax.noisy_sgd(h(0.01), h(0.3), h(0.55), key=1),
+}
+
+
+def _bfloat16_steps(tx, steps=4):
+    params = nested_params(jnp.bfloat16)
+    state = tx.init(params)
+    seen = []
+    for _ in range(steps):
+        grads = jax.grad(lambda p: loss(jax.tree.map(lambda x: x.astype(jnp.float32), p)))(params)
+        updates, state = tx.update(grads, state, params)
+        params = gdjax.apply_updates(params, updates)
+        seen.append((updates, state))
+    return seen
+
+
+@pytest.mark.parametrize("name", list(ALIASES_OF))
+def test_numpy_and_jax_scalar_hyperparameters_behave_like_python_floats(name):
+    # NumPy scalars are strongly typed in JAX: without care, np.float64(0.1) (a
+    # np.logspace sweep) turned bfloat16 updates into float32 ones.
+    runs = {kind: _bfloat16_steps(ALIASES_OF[name](h)) for kind, h in SCALAR_KINDS.items()}
+    for kind, seen in runs.items():
+        for updates, state in seen:
+            for leaf in jax.tree.leaves(updates):
+                assert leaf.dtype == jnp.bfloat16, kind
+            for leaf in jax.tree.leaves(state):
+                assert leaf.dtype in (jnp.bfloat16, jnp.int32) or jnp.issubdtype(
+                    leaf.dtype, jax.dtypes.prng_key
+                ), kind
+    # np.float64 is a Python float's value: the very same numbers, step after step.
+    for got, want in zip(runs["np.float64"], runs["python"], strict=True):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+                a, b = jax.random.key_data(a), jax.random.key_data(b)
+            np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))

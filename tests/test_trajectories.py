@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gdjax
 from gdjax import landscapes
@@ -267,3 +269,200 @@ def test_running_the_same_optimizer_again_compiles_nothing():
     again = T.run(optimizer, landscapes.two_gaussians, starts + 0.1, 20)
     assert COMPILES.count == before
     assert again.final.shape == (2, 2)
+
+
+# --------------------------------------------------------------------------- many runs
+
+
+def _flat(x):
+    """A function whose gradient is zero: the noise is all that moves a run."""
+    return 0.0 * jnp.sum(x)
+
+
+def test_identical_starts_under_noise_are_runs_of_their_own():
+    run = T.run(gdjax.noisy_sgd(0.1, eta=1.0), landscapes.two_gaussians, np.zeros((16, 2)), 20)
+    assert len(np.unique(np.asarray(run.final), axis=0)) == 16
+    again = T.run(gdjax.noisy_sgd(0.1, eta=1.0), landscapes.two_gaussians, np.zeros((16, 2)), 20)
+    np.testing.assert_array_equal(run.final, again.final)
+    np.testing.assert_array_equal(run.positions, again.positions)
+
+
+def test_the_noise_of_different_runs_is_uncorrelated():
+    # One step of noisy_sgd(1, eta=1) on a flat function: x_1 = x_0 - N(0, 1), so the
+    # final points are minus the runs' first draws.
+    draws = -np.asarray(
+        T.run(gdjax.noisy_sgd(1.0, eta=1.0), _flat, np.zeros((256, 1)), 1, tol=None).final[:, 0]
+    )
+    assert 0.8 < draws.std() < 1.2 and abs(draws.mean()) < 4 / np.sqrt(256)
+    # Neighbouring runs (r, r + 1) and runs half the ensemble apart (r, r + 128).
+    for a, b in [(draws[:-1], draws[1:]), (draws[:128], draws[128:])]:
+        assert abs(np.corrcoef(a, b)[0, 1]) < 4 / np.sqrt(256)
+
+
+def test_a_run_is_reproducible_from_its_key_and_index():
+    optimizer = gdjax.noisy_sgd(0.5, eta=1.0, key=7)
+    run = T.run(optimizer, _flat, np.zeros((5, 3)), 1, tol=None)
+    for r in range(5):
+        x = jnp.zeros(3)
+        state = gdjax.keys.for_run(optimizer.init(x), r)
+        updates, _ = optimizer.update(jnp.zeros(3), state, x)
+        np.testing.assert_array_equal(run.final[r], gdjax.apply_updates(x, updates))
+
+
+def test_every_setting_and_start_of_a_sweep_is_a_run_of_its_own():
+    starts = np.zeros((3, 2))
+    result = T.sweep(
+        lambda learning_rate: gdjax.noisy_sgd(learning_rate, eta=1.0),
+        {"learning_rate": [0.1, 0.1]},
+        landscapes.two_gaussians,
+        starts,
+        10,
+    )
+    finals = np.asarray(result.final).reshape(-1, 2)
+    assert len(np.unique(finals, axis=0)) == 6
+    # Setting 0's starts are runs 0..N-1, as in `run`.
+    one = T.run(gdjax.noisy_sgd(0.1, eta=1.0), landscapes.two_gaussians, starts, 10)
+    np.testing.assert_allclose(result.final[0], one.final, rtol=1e-6)
+
+
+def test_grid_axes_keep_their_dtype():
+    seen = {}
+
+    def make(learning_rate, key, nesterov_momentum):
+        seen.update(lr=learning_rate.dtype, key=key.dtype, mu=nesterov_momentum.dtype)
+        return gdjax.chain(
+            gdjax.add_noise(1.0, key=key), gdjax.sgd(learning_rate, momentum=nesterov_momentum)
+        )
+
+    result = T.sweep(
+        make,
+        {
+            "learning_rate": np.array([0.1], np.float64),
+            "key": [0, 1, 2],
+            "nesterov_momentum": [0.5],
+        },
+        landscapes.two_gaussians,
+        [[0.0, 0.0]],
+        10,
+    )
+    assert seen == {"lr": jnp.float32, "key": jnp.int32, "mu": jnp.float32}
+    assert result.grid["key"].dtype == np.int32 and result.final.shape == (1, 3, 1, 1, 2)
+    assert len(np.unique(np.asarray(result.final).reshape(-1, 2), axis=0)) == 3
+    assert result.best()["key"] in (0, 1, 2) and isinstance(result.best()["key"], int)
+    # A typed key axis works too.
+    keyed = T.sweep(
+        lambda key: gdjax.noisy_sgd(0.1, eta=1.0, key=key),
+        {"key": jax.random.split(jax.random.key(0), 2)},
+        landscapes.two_gaussians,
+        [[0.0, 0.0]],
+        10,
+    )
+    assert keyed.final.shape == (2, 1, 2)
+    with pytest.raises(ValueError, match="grid's 'lr' must hold numbers"):
+        T.sweep(lambda lr: gdjax.sgd(lr), {"lr": ["a"]}, landscapes.bowl, [[1.0, 1.0]], 2)
+
+
+def _minus_square(x):
+    return -jnp.sum(x**2)
+
+
+def test_a_run_that_reaches_infinity_diverged_and_never_ranks_best():
+    # x_{k+1} = (1 + 2 lr) x_k: lr = 10 overflows to inf (value -inf) well within 40
+    # steps, lr = 0.01 stays finite. Unbounded below, -inf was "best" before.
+    result = T.sweep(
+        lambda learning_rate: gdjax.sgd(learning_rate),
+        {"learning_rate": [10.0, 0.01]},
+        _minus_square,
+        [[1.0, 1.0]],
+        40,
+        tol=None,
+    )
+    assert np.asarray(result.diverged).tolist() == [[True], [False]]
+    assert np.isinf(result.scores()[0]) and result.scores()[0] > 0
+    assert result.best()["learning_rate"] == pytest.approx(0.01)
+    assert np.isfinite(result.best()["score"])
+    run = T.run(gdjax.sgd(10.0), _minus_square, [[1.0, 1.0]], 40, tol=None)
+    assert bool(run.diverged[0]) and not np.isfinite(np.asarray(run.final[0])).all()
+
+
+def test_a_finite_point_whose_value_overflows_diverged():
+    # No step: the points stay where they start, and 1e30 * 1e20 overflows float32.
+    run = T.run(gdjax.sgd(0.1), lambda x: 1e30 * jnp.sum(x**2), [[1e10, 0.0], [1.0, 0.0]], 0)
+    assert np.isfinite(np.asarray(run.final)).all()
+    assert np.asarray(run.diverged).tolist() == [True, False]
+
+
+def test_bound_and_tol_accept_numpy_and_jax_scalars():
+    run = T.run(
+        gdjax.sgd(0.1),
+        landscapes.bowl,
+        np.ones((2, 2)),
+        5,
+        bound=jnp.float32(10),
+        tol=np.float64(1),
+    )
+    assert not np.asarray(run.diverged).any()
+    with pytest.raises(ValueError, match="bound must be one number"):
+        T.run(gdjax.sgd(0.1), landscapes.bowl, np.ones((2, 2)), 5, bound=np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        gdjax.rmsprop(0.1, momentum=0.9, nesterov=True),
+        gdjax.sgd(gdjax.schedules.exponential_decay(0.1, 1, 0.9), momentum=0.9, nesterov=True),
+        gdjax.adam(0.1),
+    ],
+    ids=["rmsprop", "scheduled-sgd", "adam"],
+)
+def test_nesterov_iterate_refuses_chains_it_cannot_invert(optimizer):
+    with pytest.raises(ValueError, match="nesterov_iterate: the optimizer must be gdjax.sgd"):
+        T.run(optimizer, landscapes.bowl, np.ones((1, 2)), 2, iterate=T.nesterov_iterate(0.1, 0.9))
+
+
+# Module-level factories: each (factory, landscape) compiles once for every draw.
+_FACTORIES = {
+    "sgd": lambda learning_rate: gdjax.sgd(learning_rate),
+    "momentum": lambda learning_rate: gdjax.sgd(learning_rate, momentum=0.9),
+    "adam": lambda learning_rate: gdjax.adam(learning_rate),
+}
+_LANDSCAPES = {
+    "saddle": landscapes.saddle,
+    "rosenbrock": landscapes.rosenbrock,
+    "minus_square": _minus_square,
+    "overflowing": lambda x: 1e36 * jnp.sum(x**2),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    factory=st.sampled_from(sorted(_FACTORIES)),
+    landscape=st.sampled_from(sorted(_LANDSCAPES)),
+    exponents=st.lists(st.integers(-3, 4), min_size=4, max_size=4),
+    start=st.lists(st.floats(-3, 3, width=32), min_size=2, max_size=2),
+    by=st.sampled_from(["value", "steps"]),
+)
+def test_best_of_any_sweep_is_finite_whenever_any_setting_is(
+    factory, landscape, exponents, start, by
+):
+    result = T.sweep(
+        _FACTORIES[factory],
+        {"learning_rate": [10.0**e for e in exponents]},
+        _LANDSCAPES[landscape],
+        [start],
+        30,
+        tol=1.0,
+        minima=[[0.0, 0.0]],
+    )
+    finite = np.isfinite(np.asarray(result.final)).all(axis=(-2, -1)) & np.isfinite(
+        np.asarray(result.final_value)
+    ).all(axis=-1)
+    np.testing.assert_array_equal(np.asarray(result.diverged)[:, 0], ~finite)
+    scores = result.scores(by)
+    best = result.best(by)
+    if by == "value" and finite.any():
+        assert np.isfinite(best["score"])
+    assert best["score"] == scores.min()
+    assert not np.isnan(scores).any()
+    # No diverged setting ranks above a finite one.
+    assert (scores[~finite] == np.inf).all()

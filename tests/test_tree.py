@@ -61,3 +61,24 @@ def test_structure_error_names_both_structures():
     assert str(jax.tree.structure({"w": 1.0, "b": 2.0})) in message
     assert str(jax.tree.structure({"w": 1.0})) in message
     assert isinstance(error.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "factor", [0.1, np.float64(0.1), np.float32(0.1), np.asarray(0.1), jnp.float32(0.1)]
+)
+def test_scale_keeps_the_dtype_of_x_for_every_spelling_of_a_hyperparameter(factor):
+    x = jnp.asarray([1.0, 3.0, -7.0], jnp.bfloat16)
+    out = tree.scale(factor, x)
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(out, np.float32), np.asarray(0.1 * x, np.float32))
+    traced = jax.jit(tree.scale)(jnp.asarray(factor, jnp.float32), x)
+    assert traced.dtype == jnp.bfloat16
+
+
+def test_scale_takes_a_numpy_scalar_on_the_python_float_path():
+    # float32 leaves: the factor is rounded to float32 once, exactly as 0.3 * x is.
+    x = jnp.linspace(-3.0, 3.0, 101, dtype=jnp.float32)
+    np.testing.assert_array_equal(tree.scale(np.float64(0.3), x), 0.3 * x)
+    assert tree.scale(np.float64(0.3), x).dtype == jnp.float32
+    per_coordinate = np.full(101, 0.3)  # a float64 array: cast, not promoted
+    assert tree.scale(per_coordinate, x.astype(jnp.bfloat16)).dtype == jnp.bfloat16

@@ -45,10 +45,10 @@ OUT_OF_RANGE = [
     (lambda v: gdjax.reduce_on_plateau(atol=v), "atol", -1.0, "[0, inf)"),
     (lambda v: gdjax.reduce_on_plateau(min_scale=v), "min_scale", -1.0, "[0, inf)"),
     (lambda v: gdjax.sgd(v), "learning_rate", -0.01, "[0, inf)"),
-    (lambda v: gdjax.sgd(0.1, momentum=v), "decay", 1.01, "[0, 1]"),
+    (lambda v: gdjax.sgd(0.1, momentum=v), "momentum", 1.01, "[0, 1]"),
     (lambda v: gdjax.adagrad(v), "learning_rate", float("inf"), "[0, inf)"),
     (lambda v: gdjax.rmsprop(0.1, decay=v), "decay", 1.0, "[0, 1)"),
-    (lambda v: gdjax.rmsprop(0.1, momentum=v), "decay", 2.0, "[0, 1]"),
+    (lambda v: gdjax.rmsprop(0.1, momentum=v), "momentum", 2.0, "[0, 1]"),
     (lambda v: gdjax.adadelta(rho=v), "rho", -0.1, "[0, 1)"),
     (lambda v: gdjax.adadelta(weight_decay=v), "weight_decay", -1.0, "[0, inf)"),
     (lambda v: gdjax.adam(0.1, b1=v), "b1", 1.0, "[0, 1)"),
@@ -118,3 +118,90 @@ def test_gradients_of_another_structure_than_the_state():
 def test_integer_params_are_refused():
     with pytest.raises(TypeError, match="floating-point params"):
         gdjax.adam(0.1).init({"steps": jnp.arange(3)})
+
+
+# alias -> {argument: an out-of-range value}; every argument an alias checks when it is
+# built (the dtypes and masks are checked by init, on the params).
+BAD_ALIAS_ARGUMENTS = {
+    "sgd": {"learning_rate": -0.1, "momentum": -0.2, "nesterov": "yes"},
+    "adagrad": {
+        "learning_rate": -0.1,
+        "initial_accumulator_value": -1.0,
+        "eps": -1e-7,
+        "eps_in_sqrt": None,
+    },
+    "rmsprop": {
+        "learning_rate": float("inf"),
+        "decay": 1.0,
+        "eps": -1e-8,
+        "initial_scale": -0.5,
+        "eps_in_sqrt": 1,
+        "centered": "no",
+        "momentum": 1.5,
+        "nesterov": 0,
+        "bias_correction": None,
+    },
+    "adadelta": {"learning_rate": -1.0, "rho": 1.2, "eps": -1e-6, "weight_decay": -0.01},
+    "adam": {
+        "learning_rate": -0.1,
+        "b1": 1.0,
+        "b2": -0.5,
+        "eps": -1e-8,
+        "eps_root": -1.0,
+        "nesterov": "yes",
+    },
+    "nadam": {"learning_rate": -0.1, "b1": 1.5, "b2": 1.0, "eps": -1.0, "eps_root": -1e-9},
+    "amsgrad": {"learning_rate": -0.1, "b1": -0.1, "b2": 2.0, "eps": -1.0, "eps_root": -1.0},
+    "adamw": {
+        "learning_rate": -0.1,
+        "b1": 1.0,
+        "b2": 1.0,
+        "eps": -1.0,
+        "eps_root": -1.0,
+        "weight_decay": -1e-4,
+        "nesterov": "yes",
+    },
+    "adamax": {"learning_rate": -0.1, "b1": 1.0, "b2": -0.1, "eps": -1.0},
+    "noisy_sgd": {"learning_rate": -0.1, "eta": -0.01, "gamma": -1.0, "key": 1.5},
+}
+CHECKED_AT_INIT = {"accumulator_dtype", "mu_dtype", "mask", "weight_decay_mask"}
+
+
+def _alias_cases():
+    for alias, arguments in BAD_ALIAS_ARGUMENTS.items():
+        for argument, value in arguments.items():
+            yield pytest.param(alias, argument, value, {}, id=f"{alias}-{argument}")
+    # Nesterov's flag is checked with and without momentum; momentum above 1 too.
+    yield pytest.param("sgd", "nesterov", "yes", {"momentum": 0.9}, id="sgd-nesterov-momentum")
+    yield pytest.param("sgd", "momentum", 1.01, {"nesterov": True}, id="sgd-momentum-above")
+    yield pytest.param("rmsprop", "nesterov", 1, {"momentum": 0.9}, id="rmsprop-nesterov-mom")
+
+
+@pytest.mark.parametrize("alias,argument,value,others", list(_alias_cases()))
+def test_alias_errors_name_the_alias_and_the_users_argument(alias, argument, value, others):
+    # "sgd: momentum must be in [0, 1], got -0.2", not "trace: decay ...".
+    arguments = {"learning_rate": 0.1, **others, argument: value}
+    with pytest.raises(ValueError) as error:
+        getattr(gdjax, alias)(**arguments)
+    message = str(error.value)
+    assert message.startswith(f"{alias}: {argument} "), message
+    assert repr(value) in message, message
+
+
+@pytest.mark.parametrize("alias", list(BAD_ALIAS_ARGUMENTS))
+def test_every_argument_of_every_alias_is_covered(alias):
+    import inspect
+
+    arguments = set(inspect.signature(getattr(gdjax, alias)).parameters) - CHECKED_AT_INIT
+    assert set(BAD_ALIAS_ARGUMENTS[alias]) == arguments
+
+
+def test_transforms_built_outside_an_alias_keep_their_own_names():
+    with pytest.raises(ValueError, match=r"^trace: decay must be in \[0, 1\], got -0.2"):
+        gdjax.trace(-0.2)
+    with pytest.raises(ValueError, match=r"^sgd: momentum "):
+        gdjax.sgd(0.1, momentum=-0.2)
+    with pytest.raises(ValueError, match=r"^trace: decay "):  # the alias's names do not linger
+        gdjax.trace(-0.2)
+    with pytest.raises(ValueError, match=r"^sgd: learning_rate "):
+        gdjax.inject_hyperparams(gdjax.sgd)(learning_rate=-1.0, momentum=0.9)

@@ -58,7 +58,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gdjax import tree
+from gdjax import keys, tree
 from gdjax._validation import _concrete, check_range, check_step
 from gdjax.base import GradientTransformation, OptState, Params, extra_args_filter
 
@@ -147,14 +147,6 @@ def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
 # --------------------------------------------------------------------------- easgd
 
 
-def _times(factor: Any, x: jax.Array) -> jax.Array:
-    # A Python number is weakly typed and takes the leaf's dtype; an array (traced
-    # or vmapped) is cast to it, so a float32 alpha keeps bfloat16 params bfloat16.
-    if isinstance(factor, (int, float)):
-        return factor * x
-    return tree.as_dtype(jnp.asarray(factor), x.dtype) * x
-
-
 def easgd(
     local: GradientTransformation,
     num_workers: int,
@@ -184,6 +176,10 @@ def easgd(
     (`easgd_center`). ``init`` starts the center at the workers' mean, which is
     the common start ``x_0`` when every worker starts there (`replicate_workers`,
     the paper's initialisation); replace it with ``state._replace(center=...)``.
+    Worker ``i``'s local state is ``local.init(x^i_0)`` with ``i`` folded into
+    every PRNG key in it (`gdjax.keys.for_run`), so a stochastic ``local``
+    (``gdjax.noisy_sgd``) draws independent noise in every worker, reproducible
+    from ``(key, i)``; a state without keys is ``local.init``'s, unchanged.
     Extra keyword arguments of ``update`` reach ``local`` per worker (leading
     axis ``K``), e.g. ``value=losses`` for `gdjax.reduce_on_plateau`.
 
@@ -290,18 +286,24 @@ def easgd(
             first = x[0]
             return (first + jnp.mean(x - first, axis=0)).astype(x.dtype)
 
+        def worker_init(worker_params, worker):
+            # local.init is written for one run: a key in its state (noisy_sgd's) would
+            # be every worker's. Folding in the worker's index gives each its own noise.
+            return keys.for_run(local.init(worker_params), worker)
+
         center = jax.tree.map(mean, params)
+        local_state = jax.vmap(worker_init)(params, jnp.arange(num_workers))
         return EasgdState(
             count=everywhere(tree.zero_count()),
             center=everywhere(center),
-            local_state=along_workers(jax.vmap(local.init, axis_size=num_workers)(params)),
+            local_state=along_workers(local_state),
         )
 
     def communicate(operands):
         local_updates, params, center, rate = operands
         # The elastic differences α (x^i_t - x̃_t), at the values of step t.
         elastic = tree.map(
-            lambda x, c: _times(rate, x - c), params, center, names=("params", "center")
+            lambda x, c: tree.scale(rate, x - c), params, center, names=("params", "center")
         )
         # What the workers lose, the center gains: x̃ + Σ_i α (x^i - x̃)   (Eq. 6).
         new_center = jax.tree.map(

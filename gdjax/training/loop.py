@@ -11,6 +11,7 @@ one compiled program, called once per epoch.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ import numpy as np
 
 from gdjax._validation import check_flag, check_int, check_range
 from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
+from gdjax.keys import as_key, for_run, is_key
 from gdjax.training.data import batches_per_epoch, epoch_batches, gather, num_examples
 from gdjax.training.resume import RunCheckpoints
 
@@ -58,8 +60,8 @@ class History(NamedTuple):
       best_epoch: the epoch (1-based) whose params were kept with early stopping,
         else the last.
       stopped_epoch: the epoch training stopped after (early stopping), else the last.
-      failed_step: `fit_many` only: the step at which a run's loss went
-        non-finite (its params are those before it), -1 for none.
+      failed_step: `fit_many` only: the step at which a run's loss or gradient
+        went non-finite (its params are those before it), -1 for none.
     """
 
     train_loss: np.ndarray
@@ -72,16 +74,20 @@ class History(NamedTuple):
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss went NaN or infinite. ``step`` is the first such step (0-based, counted
-    over the whole run), ``params`` the last finite params (before that step), and
-    ``history`` what was recorded until then."""
+    """A step's loss or gradient went NaN or infinite (the name is kept from when
+    only the loss was checked). ``step`` is the first such step (0-based, counted
+    over the whole run), ``cause`` ``"loss"`` or ``"gradient"`` (a finite loss
+    whose gradient is not, ``sqrt`` at 0 say), ``params`` the last finite params
+    (before that step), and ``history`` what was recorded until then."""
 
-    def __init__(self, step: int, params: Any, history: History) -> None:
+    def __init__(self, step: int, params: Any, history: History, cause: str = "loss") -> None:
+        detail = " (its loss is finite)" if cause == "gradient" else ""
         super().__init__(
-            f"the loss is not finite at step {step}; training stopped and the params "
+            f"the {cause} is not finite at step {step}{detail}; training stopped and the params "
             f"of step {step} (before its update) are kept in error.params"
         )
         self.step = step
+        self.cause = cause
         self.params = params
         self.history = history
 
@@ -110,6 +116,16 @@ def _mean_loss(loss_fn: LossFn, params, batch, mask) -> jax.Array:
     return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1)
 
 
+def _all_finite(tree) -> jax.Array:
+    """Whether every float leaf of ``tree`` is finite everywhere, as one traced bool."""
+    checks = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.bool_(True)
+
+
 def _epoch_program(
     loss_fn: LossFn, make_optimizer, config: _Config, steps: int, validated: bool, layout: _Layout
 ):
@@ -117,7 +133,8 @@ def _epoch_program(
 
     Returns ``epoch(params, state, hyper, key, epoch, limit, value, active, data) ->
     (params, state, losses, failed)``, where ``failed`` is the first batch whose
-    loss was not finite (-1 for none); from that batch on the run stands still.
+    loss or gradient was not finite (-1 for none); from that batch on the run
+    stands still, so its update is never applied.
     Batches from ``limit`` on are skipped: a last, partial epoch runs the same
     program instead of compiling one of its own length. ``layout`` pins the
     batches, params and state to their devices (a no-op on one device).
@@ -155,7 +172,9 @@ def _epoch_program(
                 params
             )
             grads = layout.grads(grads)
-            healthy = jnp.isfinite(loss) | (index >= limit)
+            # A finite loss can have a NaN gradient (sqrt at 0): applying it would
+            # poison the params, so a step needs both.
+            healthy = (jnp.isfinite(loss) & _all_finite(grads)) | (index >= limit)
             go = healthy & (failed < 0) & active & (index < limit)
 
             extra = {"value": value if validated else loss} if wants_value else {}
@@ -285,9 +304,11 @@ def _train(
     checkpoint_every: int,
     resume: bool,
     parallel: Any = None,
+    identity: Mapping[str, Any] | None = None,
 ):
     """The shared driver. Every per-run quantity has the leading run axes (``run_ndim``
-    of them: none for `fit`, settings and seeds for `fit_many`)."""
+    of them: none for `fit`, settings and seeds for `fit_many`). ``identity`` names
+    what else a checkpoint must share with a run that resumes it (seeds, settings)."""
     check_flag(description, "shuffle", shuffle)
     check_flag(description, "drop_last", drop_last)
     check_flag(description, "progress", progress)
@@ -324,6 +345,12 @@ def _train(
                 "shuffle": int(shuffle),
             },
             description,
+            # Before the layout places them: the host reads these as they are.
+            {
+                **(identity or {}),
+                "order": None if order is None else np.asarray(order, np.int64),
+                "key": keys,
+            },
         )
     elif resume:
         raise ValueError(f"{description}: resume=True needs checkpoint_dir=")
@@ -413,6 +440,7 @@ def _train(
                         int(tally.failed_step),
                         params,
                         _history(records, tally.best_epoch, tally.stopped_epoch, None),
+                        "loss" if not np.isfinite(losses[int(failed)]) else "gradient",
                     )
             if early_stopping is not None:
                 monitored = records[
@@ -582,8 +610,8 @@ def fit(
     Each epoch shuffles the examples (seed 002 §6.1; or keeps ``order``, a
     curriculum), runs its batches as one jit-compiled scan with donated
     buffers, then evaluates ``validation``. The optimizer's ``update`` receives
-    ``value=`` the last validation loss (the epoch's training loss without
-    validation), which is what `gdjax.reduce_on_plateau` reads; give it
+    ``value=`` the last validation loss (without ``validation``, each batch's own
+    loss), which is what `gdjax.reduce_on_plateau` reads; give it
     ``accumulation_size=`` the batches per epoch to evaluate once an epoch.
 
     Args:
@@ -595,8 +623,10 @@ def fit(
       epochs: passes over the data; or
       steps: batches in all (the last epoch may be partial).
       batch_size: ``None`` (batch descent), ``1`` (stochastic) or ``n`` (mini-batch).
-      key: PRNG key or int seed for the shuffling. Epoch ``e`` uses
-        ``fold_in(key, e)``, so a run is reproducible and resumable.
+      key: the shuffling's PRNG key: an int seed, a NumPy or JAX integer scalar,
+        a typed key (``jax.random.key``) or a legacy ``uint32`` key
+        (``jax.random.PRNGKey``); every spelling of one seed gives the same run.
+        Epoch ``e`` uses ``fold_in(key, e)``, so a run is reproducible and resumable.
       shuffle: reshuffle every epoch. Default True.
       order: a fixed order of the example indices, used every epoch.
       drop_last: leave out the last partial batch instead of padding it.
@@ -614,10 +644,11 @@ def fit(
       resume: continue from the latest checkpoint in ``checkpoint_dir`` (start
         afresh if there is none). The resumed run ends bit-identical to an
         uninterrupted one: params, optimizer state (keys and counters
-        included), the shuffling key (the checkpoint's wins over ``key``),
-        early-stopping state and history all come from the checkpoint.
-        ``epochs`` may be raised to train further (``steps`` too, when the
-        saved run ended on an epoch boundary).
+        included), early-stopping state and history all come from the
+        checkpoint. A checkpoint of another run (other data, batching,
+        ``key`` or ``order``) is refused with a ``ValueError`` naming the
+        difference. ``epochs`` may be raised to train further (``steps`` too,
+        when the saved run ended on an epoch boundary).
       parallel: a `gdjax.distributed.data_parallel` layout: each batch is split
         over the devices of its mesh (of every process after
         ``jax.distributed.initialize()``), the gradients are reduced by XLA,
@@ -629,10 +660,12 @@ def fit(
       ``(params, history)``, a `History`.
 
     Raises:
-      NonFiniteLossError: when a loss is NaN or infinite; it names the step and
-        holds the last finite params.
+      NonFiniteLossError: when a step's loss or gradient is NaN or infinite; it
+        names the step and which of the two, and holds the last finite params
+        (the step's update is not applied).
+      ValueError: ``key`` is not one of the spellings above.
     """
-    key = jax.random.key(key) if isinstance(key, int) else key
+    key = as_key(key, "fit", "key")
     return _train(
         loss_fn,
         _copy(params),
@@ -690,21 +723,35 @@ def fit_many(
     two runs of seed 001's momentum experiment). Every setting is trained from
     every seed; results have the leading axes ``(settings, seeds)``. The
     hyperparameters reach ``make_optimizer`` as traced arrays, so they must be
-    data (every gdjax optimizer's are). Seed ``s`` draws the initial params
-    (``init(fold_in(key(s), 0))``) and the shuffling.
+    data (every gdjax optimizer's are). Each keeps its kind: Python floats
+    arrive as float32 (another float dtype stays), ints as int32, bools as
+    bools, typed PRNG keys as keys, so ``{"key": [0, 1]}`` or a patience works.
+    Seed ``s`` draws the initial params (``init(fold_in(key(s), 0))``) and
+    shuffles with ``fold_in(key(s), 1)``.
 
-    A run whose loss goes non-finite stands still from that step on (its step
-    is in ``history.failed_step``); with ``early_stopping`` a run that stops
-    stands still too, and its best params are returned. The program still runs
-    until every run has stopped.
+    Each run is a run of its own. Run ``r``, counted in C order over the
+    result's leading axes (``r = setting * len(seeds) + seed_index``), gets the
+    optimizer state ``gdjax.keys.for_run(make_optimizer(...).init(params), r)``:
+    every PRNG key in it (`gdjax.add_noise`'s, `gdjax.noisy_sgd`'s) is folded
+    with ``r``, so run ``r`` draws from ``fold_in(key, r)``: independent of the
+    other runs, even from a shared ``init``, and reproducible from ``(key, r)``.
+    A ``make_optimizer`` with a parameter named ``key`` (not one of the
+    settings) is handed the run's own typed key, ``fold_in(fold_in(key(s), 2),
+    r)``, for randomness of its own.
+
+    A run whose loss or gradient goes non-finite stands still from that step
+    on, its update not applied (the step is in ``history.failed_step``); with
+    ``early_stopping`` a run that stops stands still too, and its best params
+    are returned. The program still runs until every run has stopped.
 
     Args:
       loss_fn: as for `fit`.
       init: ``key -> params`` (each seed its own initialisation), or a params
         pytree shared by every run.
-      make_optimizer: ``(**setting) -> GradientTransformation``.
+      make_optimizer: ``(**setting) -> GradientTransformation``, or
+        ``(**setting, key) -> GradientTransformation``.
       train: the dataset.
-      seeds: the seeds, or a count ``n`` for ``range(n)``.
+      seeds: the seeds (ints), or a count ``n`` for ``range(n)``.
       settings: ``{name: values}``, zipped; None for one setting, ``make_optimizer()``.
       epochs: as for `fit`.
       steps: as for `fit`.
@@ -716,7 +763,8 @@ def fit_many(
       metric: as for `fit`.
       early_stopping: as for `fit`.
       progress: as for `fit` (one bar for all the runs).
-      checkpoint_dir: as for `fit`: every run is in one checkpoint.
+      checkpoint_dir: as for `fit`: every run is in one checkpoint. Resuming
+        with other ``seeds``, ``settings`` or ``order`` is refused.
       checkpoint_every: as for `fit`.
       resume: as for `fit`.
 
@@ -724,25 +772,11 @@ def fit_many(
       ``(params, history)``: params and every `History` array with the leading
       axes ``(settings, seeds)``.
     """
-    seeds = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
-    if seeds.ndim != 1 or seeds.size == 0:
-        raise ValueError(
-            f"fit_many: seeds must be a non-empty list of ints or a count, got {seeds!r}"
-        )
-    names = tuple(settings or {})
-    columns = [np.asarray(settings[name], np.float32).reshape(-1) for name in names]
-    lengths = {len(c) for c in columns}
-    if len(lengths) > 1:
-        raise ValueError(
-            "fit_many: the settings are zipped, so every list must have the same length; got "
-            + ", ".join(f"{n}: {len(c)}" for n, c in zip(names, columns, strict=True))
-        )
-    count = lengths.pop() if lengths else 1
-    table = np.stack(columns, axis=-1) if columns else np.zeros((count, 0), np.float32)
+    seeds = _seed_list(seeds)
+    columns = _setting_columns(settings or {})
+    count = len(next(iter(columns.values()))) if columns else 1
     grid = (count, len(seeds))
-    hyper = jnp.asarray(np.broadcast_to(table[:, None, :], (*grid, len(names))))
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds)).reshape(1, -1)
-    keys = jnp.broadcast_to(keys, grid)
+    keys = jnp.broadcast_to(jax.vmap(jax.random.key)(jnp.asarray(seeds)), grid)
     init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys.reshape(-1))
     data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys.reshape(-1)).reshape(grid)
     if callable(init):
@@ -753,10 +787,17 @@ def fit_many(
             lambda x: jnp.broadcast_to(jnp.asarray(x), (*grid, *jnp.shape(x))), init
         )
         params = _copy(params)
+    hyper = _run_hyper(columns, keys, _takes_key(make_optimizer, columns))
 
-    def build(row):
-        return make_optimizer(**dict(zip(names, row, strict=True)))
+    def build(hyper):
+        extra = {"key": hyper["key"]} if "key" in hyper else {}
+        optimizer = make_optimizer(**hyper["settings"], **extra)
+        # init is written for one run: the run's index makes its keys its own.
+        return optimizer._replace(init=lambda p: for_run(optimizer.init(p), hyper["run"]))
 
+    identity = {"seeds": seeds}
+    for name, column in columns.items():
+        identity[f"settings[{name!r}]"] = column
     return _train(
         loss_fn,
         params,
@@ -780,4 +821,84 @@ def fit_many(
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        identity=identity,
     )
+
+
+def _seed_list(seeds: Sequence[int] | int) -> np.ndarray:
+    listed = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
+    if listed.ndim != 1 or listed.size == 0 or not np.issubdtype(listed.dtype, np.integer):
+        raise ValueError(
+            f"fit_many: seeds must be a non-empty list of ints or a count, got {seeds!r}"
+        )
+    return listed.astype(np.int64)
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _setting_column(name: str, values: Any) -> Any:
+    """One setting's values as a 1-D array of their own kind (float32 for Python
+    floats, int32 for ints, bools, typed keys): a cast to float would break an
+    integer argument (a key seed, a patience)."""
+    if is_key(values):
+        column = values
+    else:
+        column = np.asarray(values)
+        if np.issubdtype(column.dtype, np.integer) and column.dtype != bool:
+            if column.size and (column.min() < _INT32.min or column.max() > _INT32.max):
+                raise ValueError(
+                    f"fit_many: settings[{name!r}] holds ints beyond int32, which JAX "
+                    f"computes in; got {values!r}"
+                )
+            column = column.astype(np.int32)
+        elif column.dtype == np.float64:
+            column = column.astype(np.float32)  # Python floats: JAX's default precision
+        elif column.dtype != bool and not jnp.issubdtype(column.dtype, jnp.floating):
+            raise ValueError(
+                f"fit_many: settings[{name!r}] must hold numbers, bools or typed PRNG keys, "
+                f"one per setting; got {values!r}"
+            )
+    if column.ndim > 1:
+        raise ValueError(
+            f"fit_many: settings[{name!r}] must be a list of values, one per setting; "
+            f"got shape {column.shape}"
+        )
+    return column.reshape(-1)
+
+
+def _setting_columns(settings: Mapping[str, Any]) -> dict[str, Any]:
+    columns = {name: _setting_column(name, values) for name, values in settings.items()}
+    if len({len(c) for c in columns.values()}) > 1:
+        raise ValueError(
+            "fit_many: the settings are zipped, so every list must have the same length; got "
+            + ", ".join(f"{n}: {len(c)}" for n, c in columns.items())
+        )
+    return columns
+
+
+def _takes_key(make_optimizer: Callable, columns: Mapping[str, Any]) -> bool:
+    """Whether ``make_optimizer`` names a ``key`` parameter that no setting fills."""
+    try:
+        parameters = inspect.signature(make_optimizer).parameters
+    except (TypeError, ValueError):  # builtins and C functions without a signature
+        return False
+    return "key" in parameters and "key" not in columns
+
+
+def _run_hyper(columns: Mapping[str, Any], keys: jax.Array, takes_key: bool) -> dict:
+    """What each run's optimizer is built from, every leaf with the run axes ``keys.shape``:
+    its settings, its flat index ``r`` in C order and, if asked for, its own key."""
+    grid = keys.shape
+    runs = jnp.arange(keys.size, dtype=jnp.int32).reshape(grid)
+    hyper = {
+        "settings": {
+            name: jnp.broadcast_to(jnp.asarray(column)[:, None], grid)
+            for name, column in columns.items()
+        },
+        "run": runs,
+    }
+    if takes_key:
+        fold = jax.vmap(lambda k, r: jax.random.fold_in(jax.random.fold_in(k, 2), r))
+        hyper["key"] = fold(keys.reshape(-1), runs.reshape(-1)).reshape(grid)
+    return hyper

@@ -11,8 +11,10 @@ optimizer, and the history recorded so far.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdjax import checkpoint
+from gdjax.keys import is_key
 
 
 def _field(*names: str) -> str:
@@ -37,11 +40,37 @@ def _subtree(flat: dict[str, np.ndarray], prefix: str, like: Any) -> Any:
     return jax.tree.unflatten(treedef, leaves)
 
 
+def _identity_array(value: Any) -> np.ndarray:
+    """What identifies a run, as an array to save and compare: a key as its data,
+    None (no ``order=``) as an empty array, which no given order can be."""
+    if value is None:
+        return np.zeros((0,), np.int64)
+    return np.asarray(jax.random.key_data(value) if is_key(value) else value)
+
+
+def _shown(value: np.ndarray | None) -> str:
+    if value is None:
+        return "none"
+    if value.size == 0:
+        return "None"
+    value = np.atleast_1d(value)
+    items = [np.array2string(v, separator=", ") if v.ndim else str(v) for v in value]
+    if len(items) > 8:
+        items = [*items[:3], "...", *items[-3:]]
+    return "[" + ", ".join(items) + "]"
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 class RunCheckpoints:
     """Where and how often a training run saves itself, and what it was run with.
 
     ``config`` names the settings a resumed run must share with the saved one
-    (the number of examples, the batching); a difference is refused.
+    (the number of examples, the batching); ``identity`` what makes it the same
+    run (``fit_many``'s seeds and settings, the ``order``, the shuffling key).
+    A difference is refused: resuming would mix two runs.
     """
 
     def __init__(
@@ -51,11 +80,13 @@ class RunCheckpoints:
         resume: bool,
         config: dict[str, int],
         description: str,
+        identity: Mapping[str, Any] | None = None,
     ) -> None:
         self.directory = directory
         self.every = every
         self.config = config
         self.description = description
+        self.identity = {name: _identity_array(v) for name, v in (identity or {}).items()}
         found = checkpoint.latest(directory)
         if found is not None and not resume:
             raise ValueError(
@@ -82,6 +113,7 @@ class RunCheckpoints:
                     "data and batching, or give another checkpoint_dir"
                 )
         key_data = flat[_field("key")]
+        self._check_identity(flat)
         if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
             keys = jax.random.wrap_key_data(jnp.asarray(key_data), impl=jax.random.key_impl(keys))
         else:
@@ -95,6 +127,27 @@ class RunCheckpoints:
         epochs = int(flat[_field("epoch")])
         records = self._records(flat, epochs)
         return saved.params, saved.opt_state, keys, tally, best_params, records, epochs, saved.step
+
+    def _check_identity(self, flat: dict[str, np.ndarray]) -> None:
+        """Refuses a checkpoint of another run: other seeds, settings, order or key."""
+        prefix = _field("identity")
+        saved = {
+            ast.literal_eval(path[len(prefix) + 1 : -1]): np.asarray(value)
+            for path, value in flat.items()
+            if path.startswith(prefix)
+        }
+        if not saved:
+            return  # written before runs were identified: nothing to compare
+        names = list(self.identity) + [n for n in saved if n not in self.identity]
+        for name in names:
+            have, want = saved.get(name), self.identity.get(name)
+            if have is None or want is None or not _same(have, want):
+                raise ValueError(
+                    f"{self.description}: the checkpoint in {self.directory} was written with "
+                    f"{name} {_shown(have)}; this run has {name} {_shown(want)}. Resuming would "
+                    "mix two runs: resume with the same seeds, settings, order= and key=, or "
+                    "give another checkpoint_dir"
+                )
 
     def _records(self, flat: dict[str, np.ndarray], epochs: int) -> dict[str, list]:
         records: dict[str, list] = {}
@@ -123,6 +176,7 @@ class RunCheckpoints:
             "epoch": np.int64(epoch),
             "key": keys,
             "config": {name: np.int64(value) for name, value in self.config.items()},
+            "identity": self.identity,
             "tally": dataclasses.asdict(tally),
             "best_params": best_params,
             "records": {

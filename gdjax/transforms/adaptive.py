@@ -291,7 +291,7 @@ def scale_by_adam(
 
     def nesterov_first_moment(mu, updates, count):
         return jax.tree.map(
-            lambda m, g: b1 * m + (1 - b1) * g,
+            lambda m, g: tree.scale(b1, m) + tree.scale(1 - b1, g),
             tree.bias_correction(mu, b1, tree.safe_increment(count)),
             tree.bias_correction(updates, b1, count),
         )
@@ -371,7 +371,9 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
         g = tree.widen(updates)
         count = tree.safe_increment(state.count)
         mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
-        nu = tree.map(lambda g, v: jnp.maximum(jnp.abs(g) + eps, b2 * v), g, tree.widen(state.nu))
+        nu = tree.map(
+            lambda g, v: jnp.maximum(jnp.abs(g) + eps, tree.scale(b2, v)), g, tree.widen(state.nu)
+        )
         out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), nu)
         new_state = ScaleByAdamState(
             count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)

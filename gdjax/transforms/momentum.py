@@ -50,7 +50,8 @@ def trace(
     check_flag("trace", "nesterov", nesterov)
 
     def accumulate(g, t):
-        return g + decay * t
+        # tree.scale: a NumPy or JAX decay must not promote bfloat16 to float32.
+        return g + tree.scale(decay, t)
 
     def init(params):
         return TraceState(trace=tree.zeros_like(params, dtype=accumulator_dtype))

@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from gdjax import tree
-from gdjax._validation import check_range
+from gdjax._validation import check_range, named
 from gdjax.base import GradientTransformation
+from gdjax.keys import as_key
 
 
 class AddNoiseState(NamedTuple):
@@ -17,15 +18,6 @@ class AddNoiseState(NamedTuple):
 
     count: jax.Array
     key: jax.Array
-
-
-def as_key(key: Any) -> jax.Array:
-    """A typed PRNG key from an int seed, a typed key, or raw ``uint32`` key data."""
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    if isinstance(key, (int, jnp.integer)) or (hasattr(key, "shape") and jnp.shape(key) == ()):
-        return jax.random.key(key)
-    return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
 
 
 def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTransformation:
@@ -48,10 +40,14 @@ def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTrans
     """
     check_range("add_noise", "eta", eta, "[0, inf)")
     check_range("add_noise", "gamma", gamma, "[0, inf)")
+    # Named now, in the words of an alias that builds this (noisy_sgd), for init's check too.
+    key_owner, key_name = named("add_noise", "key")
+    if not isinstance(key, jax.core.Tracer):
+        as_key(key, key_owner, key_name)  # refuse a bad key here, not at init
 
     def init(params):
         del params
-        return AddNoiseState(count=tree.zero_count(), key=as_key(key))
+        return AddNoiseState(count=tree.zero_count(), key=as_key(key, key_owner, key_name))
 
     def update(updates, state, params=None):
         del params

@@ -46,14 +46,20 @@ def reduce_on_plateau(
     Each ``update`` takes the monitored value (a loss) as ``value=``. Every
     ``accumulation_size`` calls their mean ``v`` is compared with the best so far:
 
-        improved  =  v < (1 - rtol) * best - atol
+        improved  =  v < best - rtol * |best| - atol        (best starts at +inf)
         after `patience` evaluations in a row without improvement:
             scale = max(scale * factor, min_scale);  then wait `cooldown` evaluations
         u = scale * g
 
     This is the texts' annealing "reduce the learning rate when the improvement
     between epochs falls below a threshold" (seed 002 §3); the semantics follow
-    optax's ``contrib.reduce_on_plateau`` (and Keras' ``ReduceLROnPlateau``).
+    optax's ``contrib.reduce_on_plateau`` (and Keras' ``ReduceLROnPlateau``),
+    with one difference. optax 0.2.8 tests ``v < (1 - rtol) * best - atol``,
+    which for a negative ``best`` (a negative log-likelihood, an ELBO) lies
+    above ``best``: a value no better than the best counts as an improvement
+    and the scale is never reduced. gdjax measures ``rtol`` against ``|best|``.
+    For ``best >= 0`` both are the same expression, and the scales are
+    bit-identical to optax's.
 
     Args:
       factor: multiplier of the scale at a plateau, in (0, 1). Default 0.1.
@@ -90,13 +96,22 @@ def reduce_on_plateau(
             avg_value=jnp.zeros([], widest),
         )
 
+    def threshold(best):
+        # best - rtol * |best|, spelled as optax spells it for best >= 0 (so that the
+        # decisions stay bit-identical there); (1 - rtol) * best lies above a negative best.
+        below = jnp.where(best < 0, tree.scale(1 + rtol, best), tree.scale(1 - rtol, best))
+        # best starts at +inf: every finite value beats it (rtol = 1 would make 0 * inf NaN).
+        return jnp.where(best == jnp.inf, best, below - atol)
+
     def evaluate(state):
-        improved = state.avg_value < (1 - rtol) * state.best_value - atol
+        improved = state.avg_value < threshold(state.best_value)
         best = jnp.where(improved, state.avg_value, state.best_value)
         plateau = jnp.where(improved, 0, tree.safe_increment(state.plateau_count))
         cooling = state.cooldown_count > 0
         reduce = jnp.logical_and(~cooling, plateau == patience)
-        reduced = jnp.maximum(jnp.where(reduce, state.scale * factor, state.scale), min_scale)
+        reduced = jnp.maximum(
+            jnp.where(reduce, tree.scale(factor, state.scale), state.scale), min_scale
+        )
         scale = jnp.where(cooling, state.scale, reduced)
         return ReduceOnPlateauState(
             scale=scale.astype(state.scale.dtype),
@@ -120,6 +135,6 @@ def reduce_on_plateau(
         mean = (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
         state = state._replace(count=count, avg_value=mean.astype(state.avg_value.dtype))
         state = jax.lax.cond(count == accumulation_size, evaluate, lambda s: s, state)
-        return jax.tree.map(lambda g: (state.scale * g).astype(g.dtype), updates), state
+        return jax.tree.map(lambda g: tree.scale(state.scale, g), updates), state
 
     return GradientTransformation(init, update)

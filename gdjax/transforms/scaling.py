@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from gdjax import tree
-from gdjax._validation import check_range
+from gdjax._validation import check_range, named
 from gdjax.base import GradientTransformation, Schedule, init_empty_state
 
 
@@ -16,15 +15,6 @@ class ScaleByScheduleState(NamedTuple):
     """The number of updates applied so far (an int32 scalar)."""
 
     count: jax.Array
-
-
-def _times(factor: Any, g: jax.Array) -> jax.Array:
-    # A Python number is weakly typed and takes the update's dtype; an array (a
-    # traced or vmapped rate) is cast to it, so that a float32 rate does not
-    # promote bfloat16 updates to float32.
-    if isinstance(factor, (int, float)):
-        return factor * g
-    return tree.as_dtype(jnp.asarray(factor), g.dtype) * g
 
 
 def scale(step_size: float | jax.Array) -> GradientTransformation:
@@ -39,7 +29,7 @@ def scale(step_size: float | jax.Array) -> GradientTransformation:
 
     def update(updates, state, params=None):
         del params
-        return jax.tree.map(lambda g: _times(step_size, g), updates), state
+        return jax.tree.map(lambda g: tree.scale(step_size, g), updates), state
 
     return GradientTransformation(init_empty_state, update)
 
@@ -63,7 +53,7 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     def update(updates, state, params=None):
         del params
         factor = schedule(state.count)
-        updates = jax.tree.map(lambda g: _times(factor, g), updates)
+        updates = jax.tree.map(lambda g: tree.scale(factor, g), updates)
         return updates, ScaleByScheduleState(count=tree.safe_increment(state.count))
 
     return GradientTransformation(init, update)
@@ -90,18 +80,20 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
       A transformation whose state is ``EmptyState`` for constant rates and
       `ScaleByScheduleState` if any rate is a schedule.
     """
+    # Named now: update's error below is raised outside the alias that built this.
+    owner, name = named("scale_by_learning_rate", "learning_rate")
     if learning_rate is None:
-        raise ValueError("scale_by_learning_rate: learning_rate is required, got None")
+        raise ValueError(f"{owner}: {name} is required, got None")
     # Schedules are leaves even when they are pytrees themselves (functools.partial is).
     rates = jax.tree.leaves(learning_rate, is_leaf=callable)
     if not rates:
-        raise ValueError(f"scale_by_learning_rate: learning_rate has no values: {learning_rate!r}")
+        raise ValueError(f"{owner}: {name} has no values: {learning_rate!r}")
     for rate in rates:
         check_range("scale_by_learning_rate", "learning_rate", rate, "[0, inf)")
 
     def descend(rate, count, subtree):
         value = rate(count) if callable(rate) else rate
-        return jax.tree.map(lambda g: _times(-value, g), subtree)
+        return jax.tree.map(lambda g: tree.scale(-value, g), subtree)
 
     def scaled(updates, count):
         try:
@@ -110,7 +102,7 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
             )
         except ValueError as error:
             raise tree.StructureError(
-                "scale_by_learning_rate: a per-parameter learning_rate must have the "
+                f"{owner}: a per-parameter {name} must have the "
                 "structure of the params, or a prefix of it:\n"
                 f"  learning_rate: {jax.tree.structure(learning_rate, is_leaf=callable)}\n"
                 f"  updates:       {jax.tree.structure(updates)}"

@@ -48,7 +48,10 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
                 "add_decayed_weights needs the params: call update(updates, state, params)"
             )
         return tree.map(
-            lambda g, p: (g + wd * p).astype(g.dtype), updates, params, names=("updates", "params")
+            lambda g, p: tree.as_dtype(g + tree.scale(wd, p), g.dtype),
+            updates,
+            params,
+            names=("updates", "params"),
         )
 
     def update(updates, state, params=None):

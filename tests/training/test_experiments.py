@@ -4,12 +4,9 @@ import gzip
 import math
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gdjax
 from gdjax.cli import main
 from gdjax.training import experiments, metrics
 
@@ -118,23 +115,6 @@ def test_noise_shapes_statistics_and_figure(tmp_path):
     assert_finite_comparison(r.loss_comparison)
     assert r.comparison.name_a == "noisy SGD"
     assert_png(r.figure)
-
-
-def test_noisy_sgd_per_run_is_sgd_at_eta_zero_and_keys_noise_by_run():
-    params = {"w": jnp.array([1.0, -2.0, 0.5]), "b": jnp.zeros(2)}
-    grads = {"w": jnp.array([0.3, 0.1, -0.2]), "b": jnp.array([1.0, 2.0])}
-    plain = experiments.noisy_sgd_per_run(0.1, 0.0, 0.55)
-    updates, _ = plain.update(grads, plain.init(params), params)
-    want, _ = gdjax.sgd(0.1).update(grads, gdjax.sgd(0.1).init(params), params)
-    for a, b in zip(jax.tree.leaves(updates), jax.tree.leaves(want), strict=True):
-        np.testing.assert_array_equal(a, b)
-    noisy = experiments.noisy_sgd_per_run(0.1, 0.3, 0.55)
-    other = jax.tree.map(lambda x: x + 1.0, params)
-    first, _ = noisy.update(grads, noisy.init(params), params)
-    again, _ = noisy.update(grads, noisy.init(params), params)
-    second, _ = noisy.update(grads, noisy.init(other), other)
-    np.testing.assert_array_equal(first["w"], again["w"])  # reproducible
-    assert not np.allclose(first["w"], second["w"])  # other params, other noise
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

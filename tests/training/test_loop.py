@@ -358,3 +358,224 @@ def test_a_partial_last_epoch_reuses_the_epoch_program(caplog):
         )
     compiled = [r for r in caplog.records if "Compiling jit(epoch)" in r.getMessage()]
     assert len(compiled) == 1 and history.step_loss.shape == (25,)
+
+
+# --------------------------------------------------------------------------- each run its own
+
+
+def distance(params, batch):
+    # |w - y| for one parameter: at w == y the loss is 0 (finite), its gradient NaN.
+    return jnp.sqrt(jnp.sum((params["w"] - batch["y"]) ** 2, axis=-1))
+
+
+def still(params, batch):
+    # A zero gradient at w = 0: a step moves w by the optimizer's own noise only.
+    return jnp.sum(0.0 * (params["w"] - batch["y"]) ** 2, axis=-1)
+
+
+ONE = {"y": np.zeros((4, 1), np.float32)}
+
+
+def test_fit_many_with_a_shared_init_gives_every_run_its_own_noise():
+    def run():
+        params, _ = fit_many(
+            still,
+            {"w": jnp.zeros(1)},
+            lambda: gdjax.noisy_sgd(0.1, eta=1.0),
+            ONE,
+            seeds=16,
+            steps=2,
+            progress=False,
+        )
+        return np.asarray(params["w"]).reshape(-1)
+
+    first, second = run(), run()
+    assert len(np.unique(first)) == 16  # 16 runs, 16 noise sequences
+    np.testing.assert_array_equal(first, second)  # and the same ones every time
+
+
+def test_fit_many_run_r_draws_from_fold_in_key_r_in_c_order():
+    base = gdjax.noisy_sgd(0.1, eta=1.0)
+    params, _ = fit_many(
+        still,
+        {"w": jnp.zeros(1)},
+        lambda learning_rate: gdjax.noisy_sgd(learning_rate, eta=1.0),
+        ONE,
+        seeds=3,
+        settings={"learning_rate": [0.1, 0.1]},
+        steps=1,
+        progress=False,
+    )
+    for i in range(2):
+        for j in range(3):
+            state = gdjax.keys.for_run(base.init({"w": jnp.zeros(1)}), i * 3 + j)
+            updates, _ = base.update({"w": jnp.zeros(1)}, state)
+            np.testing.assert_array_equal(params["w"][i, j], updates["w"])
+
+
+def test_fit_many_noise_of_neighbouring_runs_is_uncorrelated():
+    params, _ = fit_many(
+        still,
+        {"w": jnp.zeros(1)},
+        lambda: gdjax.noisy_sgd(1.0, eta=1.0),
+        ONE,
+        seeds=256,
+        steps=1,
+        progress=False,
+    )
+    draws = np.asarray(params["w"], np.float64).reshape(-1)
+    assert draws.std() > 0.5  # unit-variance noise; identical runs have none
+    correlation = np.corrcoef(draws[:-1], draws[1:])[0, 1]
+    assert abs(correlation) < 4 / np.sqrt(256)
+
+
+def test_fit_many_hands_make_optimizer_a_key_of_each_run():
+    def make(key):
+        def update(updates, state, params=None):
+            return jax.tree.map(lambda g: jax.random.normal(key, g.shape), updates), state
+
+        return gdjax.GradientTransformation(gdjax.init_empty_state, update)
+
+    params, _ = fit_many(
+        still,
+        {"w": jnp.zeros(1)},
+        lambda learning_rate, key: gdjax.chain(make(key), gdjax.sgd(learning_rate)),
+        ONE,
+        seeds=[4, 7],
+        settings={"learning_rate": [1.0, 1.0]},
+        steps=1,
+        progress=False,
+    )
+    assert len(np.unique(np.asarray(params["w"]))) == 4
+    for i in range(2):
+        for j, seed in enumerate([4, 7]):
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 2), i * 2 + j)
+            np.testing.assert_array_equal(params["w"][i, j], -jax.random.normal(key, (1,)))
+
+
+def test_fit_many_settings_keep_their_dtype():
+    seen = {}
+
+    def make(learning_rate, key, nesterov, patience):
+        seen.update(learning_rate=learning_rate.dtype, key=key.dtype, nesterov=nesterov.dtype)
+        seen["patience"] = patience.dtype
+        return gdjax.chain(
+            gdjax.noisy_sgd(learning_rate, key=key),
+            gdjax.reduce_on_plateau(patience=patience),
+        )
+
+    params, _ = fit_many(
+        still,
+        {"w": jnp.zeros(1)},
+        make,
+        ONE,
+        seeds=2,
+        settings={
+            "learning_rate": [0.1, 0.2],
+            "key": [0, 1],
+            "nesterov": [True, False],
+            "patience": np.array([3, 5]),
+        },
+        steps=2,
+        progress=False,
+    )
+    assert seen == {
+        "learning_rate": jnp.float32,
+        "key": jnp.int32,
+        "nesterov": jnp.bool_,
+        "patience": jnp.int32,
+    }
+    assert np.isfinite(np.asarray(params["w"])).all()
+    keys = jax.random.split(jax.random.key(0), 2)
+    _, history = fit_many(
+        still,
+        {"w": jnp.zeros(1)},
+        lambda key: gdjax.noisy_sgd(0.1, key=key),
+        ONE,
+        seeds=1,
+        settings={"key": keys},
+        steps=1,
+        progress=False,
+    )
+    assert history.step_loss.shape == (2, 1, 1)
+
+
+def test_a_setting_that_is_not_numbers_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"settings\['name'\]"):
+        fit_many(
+            still,
+            {"w": jnp.zeros(1)},
+            lambda name: gdjax.sgd(0.1),
+            ONE,
+            seeds=1,
+            settings={"name": ["a", "b"]},
+            steps=1,
+            progress=False,
+        )
+
+
+# --------------------------------------------------------------------------- non-finite gradients
+
+
+def test_a_nan_gradient_with_a_finite_loss_stops_fit_before_its_update():
+    # lr 0.5 from w = 0 towards y = 1: w = 0.5, then exactly 1.0, where the loss is 0
+    # and its gradient NaN (step 2).
+    data = {"y": np.ones((4, 1), np.float32)}
+    with pytest.raises(NonFiniteLossError, match="gradient is not finite at step 2") as error:
+        fit(distance, {"w": jnp.zeros(1)}, gdjax.sgd(0.5), data, steps=5, progress=False)
+    assert error.value.step == 2 and error.value.cause == "gradient"
+    np.testing.assert_array_equal(error.value.params["w"], [1.0])
+    np.testing.assert_array_equal(error.value.history.step_loss[:2], [1.0, 0.5])
+
+
+def test_a_nan_gradient_marks_a_fit_many_run_failed_at_that_step():
+    data = {"y": np.ones((4, 1), np.float32)}
+    params, history = fit_many(
+        distance,
+        {"w": jnp.zeros(1)},
+        lambda learning_rate: gdjax.sgd(learning_rate),
+        data,
+        seeds=2,
+        settings={"learning_rate": [0.5, 0.25]},
+        steps=6,
+        progress=False,
+    )
+    np.testing.assert_array_equal(history.failed_step, [[2, 2], [4, 4]])
+    np.testing.assert_array_equal(params["w"], np.ones((2, 2, 1)))
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_every_spelling_of_a_seed_gives_the_same_run():
+    data = regression(n=40)
+    runs = [
+        fit(
+            squared_errors,
+            zeros(),
+            gdjax.sgd(0.01),
+            data,
+            epochs=2,
+            batch_size=10,
+            key=key,
+            progress=False,
+        )
+        for key in (3, np.int64(3), jnp.int32(3), jax.random.key(3), jax.random.PRNGKey(3))
+    ]
+    for params, history in runs[1:]:
+        np.testing.assert_array_equal(params["w"], runs[0][0]["w"])
+        np.testing.assert_array_equal(history.step_loss, runs[0][1].step_loss)
+
+
+@pytest.mark.parametrize("key", [3.0, True, "3", np.zeros(3, np.float32)])
+def test_a_key_that_is_not_one_is_refused_by_name(key):
+    with pytest.raises(ValueError, match="fit: key must be"):
+        fit(
+            squared_errors,
+            zeros(),
+            gdjax.sgd(0.01),
+            regression(n=8),
+            epochs=1,
+            key=key,
+            progress=False,
+        )

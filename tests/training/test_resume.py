@@ -235,3 +235,48 @@ def test_a_run_killed_with_sigkill_resumes_bit_identical_for_every_optimizer(tmp
     # and training did something to every optimizer's params
     for name in resume_run.OPTIMIZERS:
         assert np.any(np.asarray(a.params[name]["w"]) != 0), name
+
+
+def _many(directory, resume=False, seeds=(0, 1, 2), rates=(0.01, 0.03), order=None):
+    loss, _, _, train, options = _problem()
+    options.pop("key")
+    return fit_many(
+        loss,
+        {"w": jnp.zeros(3), "b": jnp.zeros(())},
+        lambda learning_rate: gdjax.sgd(learning_rate, momentum=0.9),
+        train,
+        seeds=list(seeds),
+        settings={"learning_rate": list(rates)},
+        epochs=2,
+        order=order,
+        checkpoint_dir=directory,
+        resume=resume,
+        **options,
+    )
+
+
+def test_fit_many_refuses_to_resume_a_run_of_other_seeds_settings_or_order(tmp_path):
+    _many(tmp_path)
+    with pytest.raises(ValueError, match=r"written with seeds \[0, 1, 2\]; this run has seeds "):
+        _many(tmp_path, resume=True, seeds=(0, 1, 3))
+    with pytest.raises(ValueError, match=r"settings\['learning_rate'\] \[0.01, 0.03\]; this run"):
+        _many(tmp_path, resume=True, rates=(0.01, 0.05))
+    with pytest.raises(ValueError, match=r"written with order None; this run has order \[99,"):
+        _many(tmp_path, resume=True, order=np.arange(100)[::-1])
+    _many(tmp_path, resume=True)  # the same run resumes
+
+
+def test_fit_refuses_to_resume_a_run_of_another_key_or_order(tmp_path):
+    loss, params, optimizer, train, options = _problem()
+    order = np.arange(100)
+    fit(loss, params, optimizer, train, epochs=1, checkpoint_dir=tmp_path, order=order, **options)
+
+    def again(**changes):
+        run = {**options, "order": order, **changes}
+        fit(loss, params, optimizer, train, epochs=2, checkpoint_dir=tmp_path, resume=True, **run)
+
+    with pytest.raises(ValueError, match=r"written with key \[0, 5\]; this run has key \[0, 6\]"):
+        again(key=6)
+    with pytest.raises(ValueError, match=r"order \[0, 1, 2, .*\]; this run has order \[1, 0, 2"):
+        again(order=np.r_[1, 0, 2:100])
+    again()
