@@ -76,7 +76,7 @@ def train_worker(config: dict) -> dict:
 
     import gdjax
     from gdjax.distributed import data_parallel
-    from gdjax.training import datasets, fit, models
+    from gdjax.training import Batching, datasets, fit, models
 
     assert len(jax.devices()) == config["devices"], jax.devices()
     cache = tempfile.TemporaryDirectory(prefix="gdjax-data-parallel-")
@@ -101,7 +101,7 @@ def train_worker(config: dict) -> dict:
             gdjax.adam(1e-3),
             train,
             epochs=count,
-            batch_size=BATCH_SIZE,
+            batching=Batching(BATCH_SIZE),
             parallel=layouts[name],
             progress=False,
         )

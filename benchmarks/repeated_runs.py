@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine, write_section
 
 import gdjax
-from gdjax.training import datasets, epoch_batches, fit_many, gather, models
+from gdjax.training import Batching, datasets, epoch_batches, fit_many, gather, models
 
 SIZES = (64, 100, 50, 10)
 
@@ -85,7 +85,7 @@ def momentum_experiment(train, runs: int, steps: int, batch_size: int) -> dict:
         seeds=runs,
         settings=settings,
         steps=steps,
-        batch_size=batch_size,
+        batching=Batching(batch_size),
         progress=False,
     )
     jax.block_until_ready(params)
@@ -108,7 +108,7 @@ def learning_rate_sweep(train, rates: np.ndarray, steps: int, batch_size: int) -
         seeds=1,
         settings={"learning_rate": rates},
         steps=steps,
-        batch_size=batch_size,
+        batching=Batching(batch_size),
         progress=False,
     )
     jax.block_until_ready(params)

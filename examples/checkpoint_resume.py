@@ -2,9 +2,10 @@
 
 Trains the 64-100-50-10 MLP with Adam and annealed gradient noise for 10
 epochs in one go, then again in two sittings: 5 epochs saving a checkpoint
-after each, and a second call with ``resume=True`` that continues from the
-last one. The two runs end bit for bit equal (params, optimizer state with
-the noise key, history). Then it shows `gdjax.checkpoint.restore` refusing a
+after each (``checkpointing=Checkpointing(directory)``), and a second call
+with ``Checkpointing(directory, resume=True)`` that continues from the last
+one. The two runs end bit for bit equal (params, optimizer state with the
+noise key, history). Then it shows `gdjax.checkpoint.restore` refusing a
 model of another shape. A few seconds on a CPU:
 
     python examples/checkpoint_resume.py --dir /tmp/gdjax-run
@@ -23,7 +24,7 @@ import numpy as np
 
 import gdjax
 from gdjax import checkpoint
-from gdjax.training import datasets, fit, models
+from gdjax.training import Batching, Checkpointing, Evaluation, datasets, fit, models
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     data = datasets.digits()
     params = models.mlp_init(jax.random.key(0), sizes=(64, 100, 50, 10))
     optimizer = gdjax.chain(gdjax.add_noise(1e-6, key=1), gdjax.adam(0.01))
-    options = dict(batch_size=64, key=2, validation=data.test, progress=False)
+    options = dict(batching=Batching(64), key=2, evaluation=Evaluation(data.test), progress=False)
 
     def accuracy(p) -> float:
         return float(jnp.mean(models.correct(models.mlp_apply(p, data.test["x"]), data.test["y"])))
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer,
         data.train,
         epochs=5,
-        checkpoint_dir=directory,
+        checkpointing=Checkpointing(directory),
         **options,
     )
     print(f"first sitting, 5 epochs:     checkpoints at steps {checkpoint.steps(directory)}")
@@ -61,8 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer,
         data.train,
         epochs=10,
-        checkpoint_dir=directory,
-        resume=True,
+        checkpointing=Checkpointing(directory, resume=True),
         **options,
     )
     print(f"second sitting, to epoch 10: test accuracy {accuracy(resumed):.4f}")

@@ -1,9 +1,12 @@
 """Data-parallel training of the digits MLP on a mesh of devices, and across processes.
 
-Each batch of 128 is split over the devices of the mesh, XLA reduces the
-gradients, and the result equals the one-device run to float tolerance. With
-``--zero`` the Adam moments are sharded over the devices (ZeRO-1). Without a
-GPU, host devices stand in for real ones (they share the CPU's cores):
+The MLP is 64-256-128-10, trained with Adam. Each batch of 128 is split over
+the devices of the mesh, XLA reduces the gradients, and the result equals the
+one-device run to float tolerance. With ``--zero`` the Adam moments are
+sharded over the devices (ZeRO-1): the script prints the optimizer state's
+bytes on each device and the layout of its largest leaf, a quarter of it on
+each of 4 devices. Without a GPU, host devices stand in for real ones (they
+share the CPU's cores):
 
     python examples/data_parallel.py --devices 4 [--zero]
 
@@ -46,16 +49,20 @@ def main(argv: list[str] | None = None) -> None:
 
     import gdjax
     from gdjax.distributed import data_parallel, to_host
-    from gdjax.training import datasets, fit, models
+    from gdjax.training import Batching, datasets, fit, models
 
     data = datasets.digits()
-    params = models.mlp_init(jax.random.key(0), sizes=(64, 100, 50, 10))
-    options = dict(epochs=args.epochs, batch_size=128, key=1, progress=False)
+    # Layers of 64x256 and 256x128 weights: Adam's moments of them are large enough
+    # for ZeRO-1 to split (leaves of 2**14 elements and more).
+    params = models.mlp_init(jax.random.key(0), sizes=(64, 256, 128, 10))
+    options = dict(epochs=args.epochs, batching=Batching(128), key=1, progress=False)
     layout = data_parallel(state="sharded" if args.zero else None)
     print(
         f"process {jax.process_index()} of {jax.process_count()}: mesh {dict(layout.mesh.shape)} "
         f"over {len(jax.devices())} devices, {len(jax.local_devices())} of them here"
     )
+    for line in state_layout(layout, gdjax.adam(0.01), params):
+        print(line)
     sharded, history = fit(
         models.mlp_loss, params, gdjax.adam(0.01), data.train, parallel=layout, **options
     )
@@ -76,6 +83,33 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"test accuracy {accuracy(local):.4f} on the mesh, {accuracy(single):.4f} on one device")
     print(f"largest difference in the params: {difference:.2e}")
+
+
+def state_layout(layout, optimizer, params) -> list[str]:
+    """Where `fit` keeps the optimizer state on the mesh: the state built as `fit` builds
+    it (its ``init`` compiled with the layout's shardings), its bytes on each of this
+    process's devices, and the spec of its largest leaf."""
+    import jax
+
+    from gdjax.distributed import place
+
+    shardings = layout.state_shardings(jax.eval_shape(optimizer.init, params))
+    placed = place(params, layout.param_shardings(params))
+    state = jax.jit(optimizer.init, out_shardings=shardings)(placed)
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    total = sum(leaf.nbytes for _, leaf in leaves)
+    on_device = {device: 0 for device in jax.local_devices()}
+    for _, leaf in leaves:
+        for shard in leaf.addressable_shards:
+            on_device[shard.device] += shard.data.nbytes
+    path, largest = max(leaves, key=lambda item: item[1].size)
+    shard = largest.addressable_shards[0].data.shape
+    return [
+        f"optimizer state: {total:,} bytes, on each device "
+        + ", ".join(f"{n:,}" for n in on_device.values()),
+        f"its largest leaf state{jax.tree_util.keystr(path)} {largest.shape}: spec "
+        f"{largest.sharding.spec}, {shard} on each device",
+    ]
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ ALLOWED = (
     "a legacy uint32 key (jax.random.PRNGKey)"
 )
 
+KeyLike = int | np.integer | np.ndarray | jax.Array
+"""What `as_key` accepts as one key (see `ALLOWED`): the annotation of a key argument."""
+
 
 def is_key(x: Any) -> bool:
     """Whether ``x`` is a typed PRNG key array (``jax.random.key``), a tracer too."""

@@ -20,14 +20,19 @@ though the value reaches `trace` as its ``decay``.
 
 from __future__ import annotations
 
+import inspect
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import arguments_of, check_flag
-from gdjax.base import GradientTransformation, ScalarOrSchedule, chain, identity
+from gdjax.base import GradientTransformation, Params, ScalarOrSchedule, chain, identity
+from gdjax.keys import KeyLike
 from gdjax.transforms.adaptive import (
     scale_by_adadelta,
     scale_by_adagrad,
@@ -39,6 +44,10 @@ from gdjax.transforms.momentum import trace
 from gdjax.transforms.noise import add_noise
 from gdjax.transforms.scaling import scale_by_learning_rate
 from gdjax.transforms.weight_decay import add_decayed_weights
+
+Mask = Params | Callable[[Params], Params] | None
+"""Where weight decay applies: a pytree of bools shaped like the params, a
+function of the params returning one, or None (everywhere)."""
 
 
 def _as_array(x: Any) -> Any:
@@ -79,9 +88,9 @@ def _momentum(
 
 def sgd(
     learning_rate: ScalarOrSchedule,
-    momentum: Any = None,
+    momentum: ArrayLike | None = None,
     nesterov: bool = False,
-    accumulator_dtype: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     """Gradient descent, optionally with heavy-ball or Nesterov momentum.
 
@@ -111,8 +120,8 @@ def sgd(
 
 def adagrad(
     learning_rate: ScalarOrSchedule,
-    initial_accumulator_value: Any = 0.1,
-    eps: Any = 1e-7,
+    initial_accumulator_value: ArrayLike = 0.1,
+    eps: ArrayLike = 1e-7,
     eps_in_sqrt: bool = True,
 ) -> GradientTransformation:
     """AdaGrad (Duchi, Hazan & Singer 2011).
@@ -127,7 +136,7 @@ def adagrad(
     Args:
       learning_rate: the global rate (seed 002 suggests 0.01).
       initial_accumulator_value: starting ``r``, >= 0. Default 0.1.
-      eps: >= 0. Default 1e-7.
+      eps: ≥ 0. Default 1e-7.
       eps_in_sqrt: ``eps`` inside the root (True, default) or outside.
     """
     with arguments_of("adagrad"):
@@ -140,12 +149,12 @@ def adagrad(
 
 def rmsprop(
     learning_rate: ScalarOrSchedule,
-    decay: Any = 0.9,
-    eps: Any = 1e-8,
-    initial_scale: Any = 0.0,
+    decay: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-8,
+    initial_scale: ArrayLike = 0.0,
     eps_in_sqrt: bool = True,
     centered: bool = False,
-    momentum: Any = None,
+    momentum: ArrayLike | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
 ) -> GradientTransformation:
@@ -164,7 +173,7 @@ def rmsprop(
     Args:
       learning_rate: the rate (Hinton suggests 0.001).
       decay: in [0, 1). Default 0.9.
-      eps: >= 0. Default 1e-8.
+      eps: ≥ 0. Default 1e-8.
       initial_scale: starting ``v``. Default 0.
       eps_in_sqrt: ``eps`` inside the root. Default True.
       centered: divide by the moving standard deviation. Default False.
@@ -183,10 +192,10 @@ def rmsprop(
 
 def adadelta(
     learning_rate: ScalarOrSchedule | None = None,
-    rho: Any = 0.9,
-    eps: Any = 1e-6,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = None,
+    rho: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Mask = None,
 ) -> GradientTransformation:
     """AdaDelta (Zeiler 2012).
 
@@ -204,7 +213,7 @@ def adadelta(
     Args:
       learning_rate: the rate; ``None`` (default) is 1.0.
       rho: in [0, 1). Default 0.9.
-      eps: >= 0. Default 1e-6.
+      eps: ≥ 0. Default 1e-6.
       weight_decay: L2 coefficient added to the gradient. Default 0.
       weight_decay_mask: where weight decay applies (see `add_decayed_weights`).
     """
@@ -219,12 +228,12 @@ def adadelta(
 
 def adam(
     learning_rate: ScalarOrSchedule,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
     nesterov: bool = False,
-    mu_dtype: Any = None,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015).
 
@@ -239,8 +248,8 @@ def adam(
       learning_rate: the rate (0.001 is common).
       b1: in [0, 1). Default 0.9.
       b2: in [0, 1). Default 0.999.
-      eps: >= 0. Default 1e-8.
-      eps_root: >= 0. Default 0.
+      eps: ≥ 0. Default 1e-8.
+      eps_root: ≥ 0. Default 0.
       nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment; ``None`` follows the params.
     """
@@ -254,11 +263,11 @@ def adam(
 
 def nadam(
     learning_rate: ScalarOrSchedule,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     """NAdam (Dozat 2016): Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
 
@@ -278,11 +287,11 @@ def nadam(
 
 def amsgrad(
     learning_rate: ScalarOrSchedule,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     """AMSGrad (Reddi, Kale & Kumar 2018): Adam with the running maximum of ``v̂``.
 
@@ -305,14 +314,14 @@ def amsgrad(
 
 def adamw(
     learning_rate: ScalarOrSchedule,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: Mask = None,
     nesterov: bool = False,
-    mu_dtype: Any = None,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
@@ -328,7 +337,7 @@ def adamw(
       b2: as `adam`.
       eps: as `adam`.
       eps_root: as `adam`.
-      weight_decay: >= 0 or a schedule. Default 1e-4.
+      weight_decay: ≥ 0 or a schedule. Default 1e-4.
       mask: where weight decay applies (see `add_decayed_weights`).
       nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment.
@@ -343,7 +352,10 @@ def adamw(
 
 
 def adamax(
-    learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
 ) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7.1).
 
@@ -357,14 +369,17 @@ def adamax(
       learning_rate: the rate (the paper uses 0.002).
       b1: in [0, 1). Default 0.9.
       b2: in [0, 1). Default 0.999.
-      eps: >= 0. Default 1e-8.
+      eps: ≥ 0. Default 1e-8.
     """
     with arguments_of("adamax"):
         return _alias("adamax", scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
 def noisy_sgd(
-    learning_rate: ScalarOrSchedule, eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0
+    learning_rate: ScalarOrSchedule,
+    eta: ArrayLike = 0.01,
+    gamma: ArrayLike = 0.55,
+    key: KeyLike = 0,
 ) -> GradientTransformation:
     """Gradient descent with annealed Gaussian gradient noise (Neelakantan et al. 2015).
 
@@ -383,3 +398,49 @@ def noisy_sgd(
         return _alias(
             "noisy_sgd", add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)
         )
+
+
+# --------------------------------------------------------------------------- hyperparameters
+
+# The annotations that mean "a number": a float or an array (a tracer too), or
+# a schedule where the alias takes one, or None where None is a setting.
+_NUMBERS = (
+    ArrayLike,
+    ArrayLike | None,
+    ScalarOrSchedule,
+    ScalarOrSchedule | None,
+)
+
+
+def hyperparameter_kinds(factory: Callable[..., GradientTransformation]) -> dict[str, str]:
+    """What each argument of ``factory`` is, read from its annotations.
+
+    Returns ``{argument: kind}`` in the signature's order, the kind being:
+
+    - ``"number"``: a float or an array (``ArrayLike``, `ScalarOrSchedule`, or
+      either or None): a value that may be swept as a float axis;
+    - ``"bool"``: a switch (``bool``), which changes the program and cannot be
+      traced;
+    - ``"key"``: a PRNG key or an int seed (`gdjax.keys.KeyLike`): an integer
+      axis, one run per seed;
+    - ``"other"``: anything else, a dtype (``DTypeLike | None``) or a `Mask`:
+      not a value that a number or a word can give.
+
+    For tools that build optimizers from text (the ``gdjax`` command):
+    ``hyperparameter_kinds(gdjax.sgd)`` is ``{"learning_rate": "number",
+    "momentum": "number", "nesterov": "bool", "accumulator_dtype": "other"}``.
+    An argument without an annotation is ``"other"``.
+    """
+    hints = typing.get_type_hints(factory)
+    kinds = {}
+    for name in inspect.signature(factory).parameters:
+        hint = hints.get(name)
+        if hint is bool:
+            kinds[name] = "bool"
+        elif hint == KeyLike:
+            kinds[name] = "key"
+        elif hint in _NUMBERS:
+            kinds[name] = "number"
+        else:
+            kinds[name] = "other"
+    return kinds

@@ -49,7 +49,7 @@ def exponential_decay(
     Args:
       init_value: the value until ``transition_begin``.
       transition_steps: steps per factor of ``decay_rate``, >= 1.
-      decay_rate: > 0; below 1 decays, above 1 grows.
+      decay_rate: positive; below 1 decays, above 1 grows.
       transition_begin: steps before decay starts, >= 0. Default 0.
       staircase: decay in discrete jumps. Default False.
       end_value: a floor (decay) or ceiling (growth); ``None`` (default) for none.
@@ -88,9 +88,9 @@ def inverse_time_decay(
 
     Args:
       init_value: the value at the start.
-      transition_steps: >= 1.
-      decay_rate: >= 0.
-      transition_begin: >= 0. Default 0.
+      transition_steps: ≥ 1.
+      decay_rate: ≥ 0.
+      transition_begin: ≥ 0. Default 0.
       staircase: decay in discrete jumps. Default False.
     """
     owner = "inverse_time_decay"
@@ -158,8 +158,8 @@ def polynomial(
       init_value: the value until ``transition_begin``.
       end_value: the value from ``t = transition_begin + transition_steps`` on.
       power: the exponent, > 0.
-      transition_steps: >= 1.
-      transition_begin: >= 0. Default 0.
+      transition_steps: ≥ 1.
+      transition_begin: ≥ 0. Default 0.
     """
     owner = "polynomial"
     check_step(owner, "transition_steps", transition_steps, 1)
@@ -192,9 +192,9 @@ def cosine_decay(
 
     Args:
       init_value: the value at ``t = 0``.
-      decay_steps: >= 1.
+      decay_steps: ≥ 1.
       alpha: the final value as a fraction of ``init_value``. Default 0.
-      exponent: > 0. Default 1.
+      exponent: positive. Default 1.
     """
     check_step("cosine_decay", "decay_steps", decay_steps, 1)
     check_range("cosine_decay", "exponent", exponent, "(0, inf)")
@@ -257,10 +257,10 @@ def warmup_cosine_decay(
     Args:
       init_value: the value at ``t = 0``.
       peak_value: the value at the end of the warm-up.
-      warmup_steps: >= 0.
+      warmup_steps: ≥ 0.
       decay_steps: total steps, > warmup_steps.
       end_value: the final value. Default 0.
-      exponent: > 0. Default 1.
+      exponent: positive. Default 1.
     """
     owner = "warmup_cosine_decay"
     check_step(owner, "warmup_steps", warmup_steps, 0)

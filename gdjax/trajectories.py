@@ -13,6 +13,7 @@ no transpose (see ``benchmarks/trajectories.py``).
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ from gdjax._validation import check_int, check_range
 from gdjax.base import EmptyState, GradientTransformation, apply_updates
 from gdjax.keys import for_run, is_key
 from gdjax.landscapes import Landscape
+from gdjax.optimizers import sgd
 from gdjax.transforms.momentum import TraceState
 
 Iterate = Callable[[jax.Array, Any], jax.Array]
@@ -142,6 +144,36 @@ def nesterov_iterate(learning_rate: Any, momentum: Any) -> Iterate:
         return params + momentum * learning_rate * state[0].trace
 
     return iterate
+
+
+def nag_iterate(
+    factory: Callable[..., GradientTransformation], *args: Any, **kwargs: Any
+) -> Iterate | None:
+    """The iterate to record for ``factory(*args, **kwargs)``, or None for its params.
+
+    Of the aliases, only ``gdjax.sgd`` with ``nesterov=True``, a ``momentum`` and
+    a constant (not scheduled) learning rate keeps the look-ahead point as its
+    params; for it this returns `nesterov_iterate` of its rate and momentum, the
+    NAG iterate to pass as ``run(..., iterate=...)``. For anything else it is
+    None: plain momentum and ``adam(nesterov=True)`` (NAdam, another method)
+    keep the iterate as their params; ``rmsprop``'s Nesterov momentum and a
+    scheduled rate keep a look-ahead point that `nesterov_iterate` cannot
+    invert. The arguments are not checked here; building the optimizer does.
+
+        nag_iterate(gdjax.sgd, 0.1, momentum=0.9, nesterov=True)   # nesterov_iterate(0.1, 0.9)
+        nag_iterate(gdjax.adam, 0.1, nesterov=True)                # None
+    """
+    if factory is not sgd:
+        return None
+    try:
+        bound = inspect.signature(factory).bind(*args, **kwargs)
+    except TypeError:
+        return None  # the factory itself will say what is wrong
+    bound.apply_defaults()
+    rate, momentum = bound.arguments["learning_rate"], bound.arguments["momentum"]
+    if bound.arguments["nesterov"] is not True or momentum is None or callable(rate):
+        return None
+    return nesterov_iterate(rate, momentum)
 
 
 def _describe_state(state: Any) -> str:

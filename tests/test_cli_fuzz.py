@@ -58,6 +58,7 @@ SAFE = {
     "compare": ["--optimizers", "sgd", "--steps", "3", "--no-plot"],
     "sweep": ["--steps", "3", "--no-plot"],
     "experiment": ["--no-plot", "--no-progress"],
+    "figures": ["--out", "figures"],
 }
 
 HOSTILE = [
@@ -141,8 +142,8 @@ def run_cli(argv):
     with (
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
-        mock.patch("gdjax.training.experiments.fit_many", side_effect=_Stopped),
-        mock.patch.object(cli.subprocess, "run", side_effect=_Stopped),
+        mock.patch("gdjax.experiments._common.fit_many", side_effect=_Stopped),
+        mock.patch.object(cli.figures.subprocess, "run", side_effect=_Stopped),
     ):
         try:
             code = cli.main(list(argv))
@@ -223,7 +224,7 @@ def _in_a_temporary_directory(tmp_path_factory):
         "--grid=learning_rate=0.1,1e30",
     ]
 )
-@example(argv=["experiment", "sweep", *SAFE["experiment"], "--seed", "-1"])
+@example(argv=["experiment", "grid", *SAFE["experiment"], "--seed", "-1"])
 @example(argv=["unknown", "a\nb"])
 def test_random_argument_lists_exit_0_or_2_with_one_line(argv):
     check_outcome(argv, *run_cli(argv))

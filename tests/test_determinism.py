@@ -12,7 +12,7 @@ import hashlib
 import jax, jax.numpy as jnp, numpy as np
 import gdjax
 from gdjax import landscapes, trajectories
-from gdjax.training import datasets, fit, fit_many, models
+from gdjax.training import Batching, datasets, fit, fit_many, models
 
 def digest(tree):
     h = hashlib.sha256()
@@ -24,12 +24,12 @@ data = datasets.digits()
 small = {"x": data.train["x"][:256], "y": data.train["y"][:256]}
 params = models.mlp_init(jax.random.key(0), sizes=(64, 16, 10))
 noisy = gdjax.chain(gdjax.add_noise(0.01, key=4), gdjax.adam(0.01))
-trained, history = fit(models.mlp_loss, params, noisy, small, epochs=3, batch_size=32,
-                       key=7, progress=False)
+trained, history = fit(models.mlp_loss, params, noisy, small, epochs=3,
+                       batching=Batching(32), key=7, progress=False)
 many, _ = fit_many(models.mlp_loss, lambda k: models.mlp_init(k, sizes=(64, 16, 10)),
                    lambda learning_rate: gdjax.sgd(learning_rate, momentum=0.9), small,
-                   seeds=2, settings={"learning_rate": [0.1, 0.3]}, epochs=2, batch_size=32,
-                   progress=False)
+                   seeds=2, settings={"learning_rate": [0.1, 0.3]}, epochs=2,
+                   batching=Batching(32), progress=False)
 starts = jax.random.uniform(jax.random.key(1), (64, 2), minval=-2, maxval=2)
 paths = trajectories.run(gdjax.noisy_sgd(0.05, eta=0.1, key=9),
                          landscapes.get("two_gaussians").fn, starts, 100)

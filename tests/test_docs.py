@@ -22,4 +22,8 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").exists()
+    # An argument documented as "eps: >= 0" renders as a blockquote "= 0": the API
+    # reference must have none.
+    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    assert "<blockquote>" not in api
     shutil.rmtree(tmp_path / "site")

@@ -268,3 +268,37 @@ def test_numpy_and_jax_scalar_hyperparameters_behave_like_python_floats(name):
             if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
                 a, b = jax.random.key_data(a), jax.random.key_data(b)
             np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
+
+
+# --------------------------------------------------------------------------- hyperparameter_kinds
+
+
+def test_hyperparameter_kinds_read_the_annotations():
+    import inspect
+
+    from gdjax.optimizers import hyperparameter_kinds
+
+    assert hyperparameter_kinds(gdjax.sgd) == {
+        "learning_rate": "number",
+        "momentum": "number",
+        "nesterov": "bool",
+        "accumulator_dtype": "other",
+    }
+    assert hyperparameter_kinds(gdjax.noisy_sgd)["key"] == "key"
+    adamw = hyperparameter_kinds(gdjax.adamw)
+    assert (adamw["weight_decay"], adamw["mask"], adamw["mu_dtype"]) == ("number", "other", "other")
+    assert hyperparameter_kinds(gdjax.adadelta)["weight_decay_mask"] == "other"
+    assert hyperparameter_kinds(lambda learning_rate=0.1: None) == {"learning_rate": "other"}
+    # Every alias: the kinds are in the signature's order, and each agrees with the
+    # default (a bool default is a switch, an int default of a key is a seed).
+    for name in "sgd adagrad rmsprop adadelta adam nadam amsgrad adamw adamax noisy_sgd".split():
+        factory = getattr(gdjax, name)
+        kinds = hyperparameter_kinds(factory)
+        parameters = inspect.signature(factory).parameters
+        assert list(kinds) == list(parameters), name
+        assert set(kinds.values()) <= {"number", "bool", "key", "other"}
+        for argument, kind in kinds.items():
+            default = parameters[argument].default
+            assert (kind == "bool") == isinstance(default, bool), (name, argument)
+            if kind == "number" and default is not inspect.Parameter.empty:
+                assert default is None or isinstance(default, float), (name, argument)

@@ -466,3 +466,29 @@ def test_best_of_any_sweep_is_finite_whenever_any_setting_is(
     assert not np.isnan(scores).any()
     # No diverged setting ranks above a finite one.
     assert (scores[~finite] == np.inf).all()
+
+
+# --------------------------------------------------------------------------- nag_iterate
+
+
+def test_nag_iterate_is_the_nesterov_iterate_of_sgd_and_none_for_the_rest():
+    lr, mu, steps = 0.1, 0.9, 25
+    start = [[0.7, -0.2]]
+    iterate = T.nag_iterate(gdjax.sgd, lr, momentum=mu, nesterov=True)
+    assert iterate is not None
+    run = T.run(gdjax.sgd(lr, mu, True), landscapes.two_gaussians, start, steps, iterate=iterate)
+    np.testing.assert_allclose(run.iterates[-1, 0], (0.8990, -0.8983), atol=5e-5)  # Table 11-2
+    # The same by position, and with the rate as an array.
+    assert T.nag_iterate(gdjax.sgd, jnp.float32(lr), mu, True) is not None
+    for factory, args, kwargs in [
+        (gdjax.sgd, (lr,), {}),
+        (gdjax.sgd, (lr,), {"momentum": mu}),
+        (gdjax.sgd, (lr,), {"nesterov": True}),  # no momentum: plain descent
+        (gdjax.sgd, (gdjax.schedules.exponential_decay(lr, 1, 0.9),), {"momentum": mu}),
+        (gdjax.sgd, (lambda step: lr,), {"momentum": mu, "nesterov": True}),
+        (gdjax.adam, (lr,), {"nesterov": True}),
+        (gdjax.rmsprop, (lr,), {"momentum": mu, "nesterov": True}),
+        (gdjax.nadam, (lr,), {}),
+        (gdjax.sgd, (), {}),  # unbindable: the factory says what is wrong
+    ]:
+        assert T.nag_iterate(factory, *args, **kwargs) is None, (factory, args, kwargs)

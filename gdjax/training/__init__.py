@@ -3,11 +3,23 @@ datasets and models."""
 
 from gdjax.training import datasets, metrics, models, stats
 from gdjax.training.data import Batches, batches_per_epoch, epoch_batches, gather, num_examples
-from gdjax.training.loop import EarlyStopping, History, NonFiniteLossError, fit, fit_many
+from gdjax.training.loop import (
+    Batching,
+    Checkpointing,
+    EarlyStopping,
+    Evaluation,
+    History,
+    NonFiniteLossError,
+    fit,
+    fit_many,
+)
 
 __all__ = [
     "Batches",
+    "Batching",
+    "Checkpointing",
     "EarlyStopping",
+    "Evaluation",
     "History",
     "NonFiniteLossError",
     "batches_per_epoch",

@@ -1,19 +1,19 @@
 """Checkpoints of `fit` and `fit_many`, and resuming from them exactly.
 
 A training run is a pure function of its inputs and of the driver's state
-between epochs, so saving all of that after an epoch and loading it again
-continues the run bit for bit: the params, the optimizer state (PRNG keys,
-counters, plateau and finite-check state included), the data-shuffling key
-(epoch ``e`` shuffles with ``fold_in(key, e)``), the early-stopping
-bookkeeping, the best params, the ``value=`` the next epoch hands the
-optimizer, and the history recorded so far.
+between epochs (a `RunState`), so saving all of that after an epoch and
+loading it again continues the run bit for bit: the params, the optimizer
+state (PRNG keys, counters, plateau and finite-check state included), the
+data-shuffling key (epoch ``e`` shuffles with ``fold_in(key, e)``), the
+early-stopping bookkeeping, the best params, the ``value=`` the next epoch
+hands the optimizer, and the history recorded so far. `RunCheckpoints` reads
+and writes them; `Checkpointer` is the driver's hook that does it between epochs.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +23,15 @@ import numpy as np
 
 from gdjax import checkpoint
 from gdjax.keys import is_key
+from gdjax.training.hooks import Epoch, Hook, RunState
+from gdjax.training.options import Checkpointing
+
+_CONFIG_NAMES = {
+    "batch_size": "batching.batch_size",
+    "drop_last": "batching.drop_last",
+    "shuffle": "batching.shuffle",
+}
+"""How the config a checkpoint records is named in its errors (as the user writes it)."""
 
 
 def _field(*names: str) -> str:
@@ -75,58 +84,60 @@ class RunCheckpoints:
 
     def __init__(
         self,
-        directory: str | os.PathLike,
-        every: int,
-        resume: bool,
+        checkpointing: Checkpointing,
         config: dict[str, int],
-        description: str,
+        caller: str,
         identity: Mapping[str, Any] | None = None,
     ) -> None:
-        self.directory = directory
-        self.every = every
+        self.directory = checkpointing.directory
+        self.every = checkpointing.every
         self.config = config
-        self.description = description
+        self.caller = caller
         self.identity = {name: _identity_array(v) for name, v in (identity or {}).items()}
-        found = checkpoint.latest(directory)
-        if found is not None and not resume:
+        found = checkpoint.latest(self.directory)
+        if found is not None and not checkpointing.resume:
             raise ValueError(
-                f"{description}: checkpoint_dir {directory} already holds checkpoints (the "
-                f"latest is step {found}); pass resume=True to continue that run, or give "
-                "another checkpoint_dir"
+                f"{caller}: checkpointing.directory {self.directory} already holds checkpoints "
+                f"(the latest is step {found}); pass Checkpointing(..., resume=True) to "
+                "continue that run, or give another directory"
             )
-        self.resume_from = found if resume else None
+        self.resume_from = found if checkpointing.resume else None
 
-    def resume(self, params: Any, state: Any, keys: Any, tally: Any, best_params: Any):
-        """The saved run's ``(params, state, keys, tally, best_params, records,
-        epochs, steps)`` (the epochs and optimizer steps done), or None when there
-        is nothing to resume from."""
+    def resume(self, run: RunState) -> RunState | None:
+        """The saved run, restored in the structure of ``run``, or None when there is
+        nothing to resume from."""
         if self.resume_from is None:
             return None
-        saved = checkpoint.restore(self.directory, like=(params, state))
+        saved = checkpoint.restore(self.directory, like=(run.params, run.opt_state))
         flat = saved.extra or {}
         for name, value in self.config.items():
             have = int(flat[_field("config", name)])
             if have != value:
+                shown = _CONFIG_NAMES.get(name, name)
                 raise ValueError(
-                    f"{self.description}: the checkpoint in {self.directory} was written by a "
-                    f"run with {name}={have}; this run has {name}={value}. Resume with the same "
-                    "data and batching, or give another checkpoint_dir"
+                    f"{self.caller}: the checkpoint in {self.directory} was written by a run "
+                    f"with {shown}={have}; this run has {shown}={value}. Resume with the same "
+                    "data and batching, or give another checkpointing.directory"
                 )
-        key_data = flat[_field("key")]
         self._check_identity(flat)
-        if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
-            keys = jax.random.wrap_key_data(jnp.asarray(key_data), impl=jax.random.key_impl(keys))
-        else:
-            keys = jnp.asarray(key_data)
         tally = dataclasses.replace(
-            tally,
-            **{f.name: flat[_field("tally", f.name)] for f in dataclasses.fields(tally)},
+            run.tally,
+            **{f.name: flat[_field("tally", f.name)] for f in dataclasses.fields(run.tally)},
         )
+        best_params = run.best_params
         if best_params is not None:
             best_params = _subtree(flat, _field("best_params"), best_params)
         epochs = int(flat[_field("epoch")])
-        records = self._records(flat, epochs)
-        return saved.params, saved.opt_state, keys, tally, best_params, records, epochs, saved.step
+        return RunState(
+            params=saved.params,
+            opt_state=saved.opt_state,
+            keys=_keys_like(flat[_field("key")], run.keys),
+            tally=tally,
+            best_params=best_params,
+            records=self._records(flat, epochs),
+            epochs=epochs,
+            steps=saved.step,
+        )
 
     def _check_identity(self, flat: dict[str, np.ndarray]) -> None:
         """Refuses a checkpoint of another run: other seeds, settings, order or key."""
@@ -143,10 +154,10 @@ class RunCheckpoints:
             have, want = saved.get(name), self.identity.get(name)
             if have is None or want is None or not _same(have, want):
                 raise ValueError(
-                    f"{self.description}: the checkpoint in {self.directory} was written with "
+                    f"{self.caller}: the checkpoint in {self.directory} was written with "
                     f"{name} {_shown(have)}; this run has {name} {_shown(want)}. Resuming would "
-                    "mix two runs: resume with the same seeds, settings, order= and key=, or "
-                    "give another checkpoint_dir"
+                    "mix two runs: resume with the same seeds, settings, batching.order and "
+                    "key=, or give another checkpointing.directory"
                 )
 
     def _records(self, flat: dict[str, np.ndarray], epochs: int) -> dict[str, list]:
@@ -160,25 +171,16 @@ class RunCheckpoints:
         records["step_loss"] = np.split(steps, bounds, axis=-1) if epochs else []
         return records
 
-    def save(
-        self,
-        done: int,
-        epoch: int,
-        params: Any,
-        state: Any,
-        keys: Any,
-        tally: Any,
-        best_params: Any,
-        records: dict[str, list],
-    ) -> None:
-        """Saves the run after ``epoch``, as checkpoint step ``done`` (optimizer steps)."""
+    def save(self, run: RunState) -> None:
+        """Saves ``run`` after its last epoch, as checkpoint step ``run.steps``."""
+        records = run.records
         extra = {
-            "epoch": np.int64(epoch),
-            "key": keys,
+            "epoch": np.int64(run.epochs),
+            "key": run.keys,
             "config": {name: np.int64(value) for name, value in self.config.items()},
             "identity": self.identity,
-            "tally": dataclasses.asdict(tally),
-            "best_params": best_params,
+            "tally": dataclasses.asdict(run.tally),
+            "best_params": run.best_params,
             "records": {
                 name: np.stack(values, axis=-1)
                 for name, values in records.items()
@@ -186,4 +188,45 @@ class RunCheckpoints:
             },
         }
         extra["records"]["step_loss"] = np.concatenate(records["step_loss"], axis=-1)
-        checkpoint.save(self.directory, done, params, state, extra)
+        checkpoint.save(self.directory, run.steps, run.params, run.opt_state, extra)
+
+
+def _keys_like(data: np.ndarray, keys: Any) -> Any:
+    """Saved key data as keys of the kind of ``keys`` (typed keys of its impl, or raw)."""
+    if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(jnp.asarray(data), impl=jax.random.key_impl(keys))
+    return jnp.asarray(data)
+
+
+class Checkpointer(Hook):
+    """Resumes a run from its checkpoints before the first epoch, and saves it every
+    ``checkpoints.every`` epochs, after the last epoch of ``lengths`` (the steps of
+    each), and when every run has stopped."""
+
+    def __init__(self, checkpoints: RunCheckpoints, lengths: tuple[int, ...]) -> None:
+        self.checkpoints = checkpoints
+        self.lengths = lengths
+
+    def start(self, run: RunState) -> None:
+        resumed = self.checkpoints.resume(run)
+        if resumed is None:
+            return
+        planned = sum(self.lengths[: resumed.epochs])
+        if resumed.steps != planned and resumed.epochs < len(self.lengths):
+            raise ValueError(
+                f"{self.checkpoints.caller}: the checkpoint in {self.checkpoints.directory} "
+                f"ends after a partial epoch ({resumed.steps} steps in {resumed.epochs} "
+                "epochs), which this run's plan would have to complete: a run that ended "
+                "mid-epoch can be resumed only to the same steps="
+            )
+        for field in dataclasses.fields(run):
+            setattr(run, field.name, getattr(resumed, field.name))
+
+    def due(self, run: RunState, epoch: Epoch) -> bool:
+        """Whether to save after ``epoch``."""
+        last = epoch.number == len(self.lengths) or not run.tally.active.any()
+        return last or epoch.number % self.checkpoints.every == 0
+
+    def after_epoch(self, run: RunState, epoch: Epoch) -> None:
+        if self.due(run, epoch):
+            self.checkpoints.save(run)

@@ -64,7 +64,7 @@ def scale_by_adagrad(
 
     Args:
       initial_accumulator_value: starting value of ``r``, >= 0. Default 0.1.
-      eps: >= 0. Default 1e-7.
+      eps: ≥ 0. Default 1e-7.
       eps_in_sqrt: where ``eps`` goes. Default True.
     """
     owner = "scale_by_adagrad"
@@ -131,7 +131,7 @@ def scale_by_rms(
 
     Args:
       decay: in [0, 1). Default 0.9.
-      eps: >= 0. Default 1e-8.
+      eps: ≥ 0. Default 1e-8.
       initial_scale: starting value of ``v``, >= 0. Default 0.
       eps_in_sqrt: where ``eps`` goes. Default True.
       centered: divide by the moving standard deviation instead. Default False.
@@ -200,7 +200,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
 
     Args:
       rho: in [0, 1). Default 0.9 (the paper and Keras use 0.95).
-      eps: >= 0. Default 1e-6.
+      eps: ≥ 0. Default 1e-6.
     """
     check_range("scale_by_adadelta", "rho", rho, "[0, 1)")
     check_range("scale_by_adadelta", "eps", eps, "[0, inf)")
@@ -271,8 +271,8 @@ def scale_by_adam(
     Args:
       b1: first-moment decay in [0, 1). Default 0.9.
       b2: second-moment decay in [0, 1). Default 0.999.
-      eps: >= 0, added outside the root. Default 1e-8.
-      eps_root: >= 0, added inside the root. Default 0.
+      eps: ≥ 0, added outside the root. Default 1e-8.
+      eps_root: ≥ 0, added inside the root. Default 0.
       amsgrad: keep the maximum second moment. Default False.
       nesterov: Nesterov momentum. Default False.
       mu_dtype: dtype of ``m``; ``None`` (default) follows the params.
@@ -355,7 +355,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
     Args:
       b1: in [0, 1). Default 0.9.
       b2: in [0, 1). Default 0.999.
-      eps: > 0 keeps ``v_t`` positive. Default 1e-8.
+      eps: positive keeps ``v_t`` positive. Default 1e-8.
     """
     check_range("scale_by_adamax", "b1", b1, "[0, 1)")
     check_range("scale_by_adamax", "b2", b2, "[0, 1)")

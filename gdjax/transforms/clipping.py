@@ -18,7 +18,7 @@ def clip(max_delta: Any) -> GradientTransformation:
     Update: ``u = min(max(g, -max_delta), max_delta)``. Stateless.
 
     Args:
-      max_delta: >= 0.
+      max_delta: ≥ 0.
     """
     check_range("clip", "max_delta", max_delta, "[0, inf)")
 
@@ -43,7 +43,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     (Pascanu, Mikolov & Bengio 2013.) Stateless.
 
     Args:
-      max_norm: > 0.
+      max_norm: positive.
     """
     check_range("clip_by_global_norm", "max_norm", max_norm, "(0, inf)")
 

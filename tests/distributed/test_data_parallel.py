@@ -12,20 +12,21 @@ from jax.sharding import PartitionSpec as P
 
 import gdjax
 from gdjax.distributed import data_parallel, zero_specs
+from gdjax.distributed.layout import OnMesh, SingleDevice, layout_for
 from gdjax.training import EarlyStopping, fit, models
 from tests.helpers import ROOT, finish, run_python, start_python
 
 PROBLEM = """
 import jax, numpy as np, gdjax
-from gdjax.training import EarlyStopping, fit, models
+from gdjax.training import Batching, Checkpointing, EarlyStopping, Evaluation, fit, models
 
 rng = np.random.default_rng(0)
 x = rng.normal(size=(256, 64)).astype(np.float32)
 y = rng.integers(0, 10, 256).astype(np.int32)
 train, validation = {"x": x, "y": y}, {"x": x[:64], "y": y[:64]}
 params = models.mlp_init(jax.random.key(0), sizes=(64, 128, 10))
-options = dict(epochs=3, batch_size=32, key=1, validation=validation, progress=False,
-               early_stopping=EarlyStopping(patience=5))
+options = dict(epochs=3, batching=Batching(32), key=1, evaluation=Evaluation(validation),
+               progress=False, early_stopping=EarlyStopping(patience=5))
 
 def train_with(optimizer, **more):
     return fit(models.mlp_loss, params, optimizer, train, **{**options, **more})
@@ -56,7 +57,7 @@ FOUR_DEVICES = PROBLEM + textwrap.dedent(
     many, history = train_with(gdjax.adam(0.01), parallel=layouts["zero-1"])
     np.testing.assert_allclose(history.step_loss, one_history.step_loss, rtol=2e-5, atol=2e-6)
     try:
-        train_with(gdjax.adam(0.01), parallel=layouts["replicated"], batch_size=30)
+        train_with(gdjax.adam(0.01), parallel=layouts["replicated"], batching=Batching(30))
     except ValueError as error:
         assert "batches of 30 examples cannot be split evenly over the 4 devices" in str(error)
     else:
@@ -66,10 +67,11 @@ FOUR_DEVICES = PROBLEM + textwrap.dedent(
     directory = tempfile.mkdtemp()
     whole, _ = train_with(gdjax.adam(0.01), parallel=layouts["zero-1"])
     options["epochs"] = 1
-    train_with(gdjax.adam(0.01), parallel=layouts["zero-1"], checkpoint_dir=directory)
+    train_with(gdjax.adam(0.01), parallel=layouts["zero-1"],
+               checkpointing=Checkpointing(directory))
     options["epochs"] = 3
     resumed, _ = train_with(gdjax.adam(0.01), parallel=layouts["zero-1"],
-                            checkpoint_dir=directory, resume=True)
+                            checkpointing=Checkpointing(directory, resume=True))
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     print("four devices ok")
@@ -199,6 +201,39 @@ def test_the_example_trains_on_four_devices_like_on_one():
         str(ROOT / "examples" / "data_parallel.py"), "--zero", "--devices", "4", "--epochs", "2"
     )
     assert "mesh {'data': 4} over 4 devices" in out
+    # ZeRO-1 at work: Adam's moments of the 256x128 layer, a quarter on each device
+    assert "state[0].mu[1]['w'] (256, 128): spec P('data',), (64, 128) on each device" in out
     (line,) = (line for line in out.splitlines() if line.startswith("test accuracy"))
     words = line.replace(",", "").split()  # test accuracy A on the mesh B on one device
     assert words[2] == words[6]
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+def test_one_device_is_a_layout_that_places_nothing():
+    def state_shapes():
+        raise AssertionError("one device needs no state shapes (no trace of init)")
+
+    layout = layout_for(None, {"w": np.zeros(3)}, state_shapes)
+    assert isinstance(layout, SingleDevice) and layout.state_shardings is None
+    tree = {"w": jax.numpy.ones(3)}
+    for place in (layout.place_params, layout.replicate, layout.batch, layout.grads):
+        assert place(tree) is tree
+    assert layout.params(tree) is tree and layout.state(tree) is tree
+    host = layout.host(tree["w"])
+    assert isinstance(host, np.ndarray) and host.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_mesh_layout_places_by_the_specs():
+    params = {"w": np.zeros((len(jax.devices()), 2), np.float32)}
+    state = gdjax.sgd(0.1, momentum=0.9).init(params)
+    layout = layout_for(data_parallel(), params, lambda: state)
+    assert isinstance(layout, OnMesh)
+    placed = layout.place_params(params)
+    assert placed["w"].sharding.spec == P() and layout.grad_shardings is None
+    assert {s.spec for s in jax.tree.leaves(layout.state_shardings)} == {P()}
+    keys = layout.replicate(jax.random.key(0))
+    assert keys.sharding.spec == P()
+    zero = layout_for(data_parallel(state="sharded"), params, lambda: state)
+    assert zero.grad_shardings is not None  # laid out like the moments

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gdjax
-from gdjax.training import EarlyStopping, fit
+from gdjax.training import Batching, Checkpointing, EarlyStopping, Evaluation, fit
 
 OPTIMIZERS = {
     "sgd": lambda: gdjax.sgd(0.05),
@@ -95,13 +95,12 @@ def main() -> None:
         optimizer,
         train,
         epochs=args.epochs,
-        batch_size=32,
+        batching=Batching(32),
         key=11,
-        validation=validation,
+        evaluation=Evaluation(validation),
         early_stopping=EarlyStopping(patience=100),
         progress=False,
-        checkpoint_dir=args.directory,
-        resume=args.resume,
+        checkpointing=Checkpointing(args.directory, resume=args.resume),
     )
 
 

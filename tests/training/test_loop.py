@@ -5,7 +5,14 @@ import optax
 import pytest
 
 import gdjax
-from gdjax.training import EarlyStopping, NonFiniteLossError, fit, fit_many
+from gdjax.training import (
+    Batching,
+    EarlyStopping,
+    Evaluation,
+    NonFiniteLossError,
+    fit,
+    fit_many,
+)
 from tests.helpers import COMPILES
 
 
@@ -33,7 +40,7 @@ def test_sgd_fit_reaches_the_least_squares_solution():
         gdjax.sgd(0.05),
         data,
         epochs=60,
-        batch_size=20,
+        batching=Batching(20),
         key=0,
         progress=False,
     )
@@ -44,7 +51,14 @@ def test_sgd_fit_reaches_the_least_squares_solution():
     np.testing.assert_allclose(params["w"], solution[:3], atol=0.05)
     decayed = gdjax.sgd(gdjax.schedules.exponential_decay(0.05, 100, 0.5))
     params, _ = fit(
-        squared_errors, zeros(), decayed, data, epochs=150, batch_size=20, key=0, progress=False
+        squared_errors,
+        zeros(),
+        decayed,
+        data,
+        epochs=150,
+        batching=Batching(20),
+        key=0,
+        progress=False,
     )
     np.testing.assert_allclose(params["w"], solution[:3], atol=2e-3)
     np.testing.assert_allclose(params["b"], solution[3], atol=2e-3)
@@ -66,8 +80,7 @@ def test_batch_stochastic_and_partial_batches():
             gdjax.sgd(0.01),
             data,
             epochs=2,
-            batch_size=batch_size,
-            drop_last=drop_last,
+            batching=Batching(batch_size, drop_last=drop_last),
             progress=False,
         )
         assert history.step_loss.shape == (2 * steps_per_epoch,)
@@ -82,7 +95,7 @@ def test_a_mean_loss_with_padded_batches_is_refused():
             gdjax.sgd(0.01),
             data,
             epochs=1,
-            batch_size=16,
+            batching=Batching(16),
             progress=False,
         )
     # With drop_last it is fine.
@@ -92,8 +105,7 @@ def test_a_mean_loss_with_padded_batches_is_refused():
         gdjax.sgd(0.01),
         data,
         epochs=1,
-        batch_size=16,
-        drop_last=True,
+        batching=Batching(16, drop_last=True),
         progress=False,
     )
 
@@ -107,8 +119,7 @@ def test_the_padding_of_a_partial_batch_does_not_count():
         gdjax.sgd(0.0),
         data,
         epochs=1,
-        batch_size=2,
-        shuffle=False,
+        batching=Batching(2, shuffle=False),
         progress=False,
     )
     np.testing.assert_allclose(history.step_loss, [(1 + 4) / 2, 9.0])
@@ -121,7 +132,7 @@ def test_steps_count_batches_and_the_last_epoch_may_be_partial():
         gdjax.sgd(0.01),
         regression(n=40),
         steps=25,
-        batch_size=10,
+        batching=Batching(10),
         progress=False,
     )
     assert history.step_loss.shape == (25,) and history.train_loss.shape == (7,)
@@ -137,8 +148,8 @@ def test_early_stopping_restores_the_best_params():
         gdjax.sgd(0.05),
         train,
         epochs=100,
-        batch_size=10,
-        validation=valid,
+        batching=Batching(10),
+        evaluation=Evaluation(valid),
         early_stopping=EarlyStopping(patience=3),
         progress=False,
     )
@@ -160,12 +171,28 @@ def test_a_nan_loss_stops_with_the_step_named_and_the_last_finite_params_kept():
 
     with pytest.raises(NonFiniteLossError, match=r"not finite at step \d+") as error:
         fit(
-            loss, zeros(), gdjax.sgd(0.01), poisoned, epochs=3, batch_size=10, key=3, progress=False
+            loss,
+            zeros(),
+            gdjax.sgd(0.01),
+            poisoned,
+            epochs=3,
+            batching=Batching(10),
+            key=3,
+            progress=False,
         )
     step = error.value.step
     # Rerun to exactly that step on clean data: the kept params are those of that step.
     expected, _ = (
-        fit(loss, zeros(), gdjax.sgd(0.01), data, steps=step, batch_size=10, key=3, progress=False)
+        fit(
+            loss,
+            zeros(),
+            gdjax.sgd(0.01),
+            data,
+            steps=step,
+            batching=Batching(10),
+            key=3,
+            progress=False,
+        )
         if step
         else (zeros(), None)
     )
@@ -193,8 +220,8 @@ def test_reduce_on_plateau_receives_the_validation_loss():
             optimizer,
             train,
             epochs=2,
-            batch_size=20,
-            validation=valid,
+            batching=Batching(20),
+            evaluation=Evaluation(valid),
             progress=False,
         )
     finally:
@@ -218,8 +245,8 @@ def test_reduce_on_plateau_in_fit_lowers_the_rate():
         optimizer,
         train,
         epochs=30,
-        batch_size=16,
-        validation=valid,
+        batching=Batching(16),
+        evaluation=Evaluation(valid),
         progress=False,
     )
     assert np.all(np.isfinite(history.validation_loss))
@@ -228,10 +255,22 @@ def test_reduce_on_plateau_in_fit_lowers_the_rate():
 def test_optax_optimizers_train_too():
     data = regression()
     ours, _ = fit(
-        squared_errors, zeros(), gdjax.adam(0.05), data, epochs=5, batch_size=20, progress=False
+        squared_errors,
+        zeros(),
+        gdjax.adam(0.05),
+        data,
+        epochs=5,
+        batching=Batching(20),
+        progress=False,
     )
     theirs, _ = fit(
-        squared_errors, zeros(), optax.adam(0.05), data, epochs=5, batch_size=20, progress=False
+        squared_errors,
+        zeros(),
+        optax.adam(0.05),
+        data,
+        epochs=5,
+        batching=Batching(20),
+        progress=False,
     )
     np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-6)
 
@@ -244,7 +283,7 @@ def test_params_given_to_fit_are_not_consumed():
         gdjax.sgd(0.01),
         regression(),
         epochs=1,
-        batch_size=50,
+        batching=Batching(50),
         progress=False,
     )
     np.testing.assert_array_equal(params["w"], 0.0)  # donation works on a copy
@@ -272,7 +311,7 @@ def test_fit_many_equals_separate_fits():
         seeds=[0, 1, 2],
         settings=settings,
         epochs=4,
-        batch_size=20,
+        batching=Batching(20),
         progress=False,
     )
     assert params["w"].shape == (2, 3, 3) and history.train_loss.shape == (2, 3, 4)
@@ -287,7 +326,7 @@ def test_fit_many_equals_separate_fits():
                 optimizer,
                 data,
                 epochs=4,
-                batch_size=20,
+                batching=Batching(20),
                 key=jax.random.fold_in(key, 1),
                 progress=False,
             )
@@ -318,7 +357,7 @@ def test_fit_many_compiles_the_epoch_once_whatever_the_number_of_runs_and_epochs
                 seeds=seeds,
                 settings=settings,
                 epochs=epochs,
-                batch_size=20,
+                batching=Batching(20),
                 progress=False,
             )
         epoch_programs = [r for r in caplog.records if "Compiling jit(epoch)" in r.getMessage()]
@@ -337,7 +376,7 @@ def test_fit_many_marks_a_failing_run_and_keeps_the_others():
         seeds=2,
         settings={"learning_rate": [0.01, 1e3]},
         epochs=3,
-        batch_size=20,
+        batching=Batching(20),
         progress=False,
     )
     assert (np.asarray(history.failed_step)[0] == -1).all()
@@ -353,7 +392,7 @@ def test_a_partial_last_epoch_reuses_the_epoch_program(caplog):
             gdjax.sgd(0.01),
             regression(n=40),
             steps=25,
-            batch_size=10,
+            batching=Batching(10),
             progress=False,
         )
     compiled = [r for r in caplog.records if "Compiling jit(epoch)" in r.getMessage()]
@@ -556,7 +595,7 @@ def test_every_spelling_of_a_seed_gives_the_same_run():
             gdjax.sgd(0.01),
             data,
             epochs=2,
-            batch_size=10,
+            batching=Batching(10),
             key=key,
             progress=False,
         )

@@ -1,4 +1,4 @@
-"""fit/fit_many with checkpoint_dir: exact resume, in-process and across a SIGKILL."""
+"""fit/fit_many with checkpointing=: exact resume, in-process and across a SIGKILL."""
 
 import signal
 import subprocess
@@ -13,7 +13,7 @@ import pytest
 
 import gdjax
 from gdjax import checkpoint
-from gdjax.training import EarlyStopping, fit, fit_many
+from gdjax.training import Batching, Checkpointing, EarlyStopping, Evaluation, fit, fit_many
 from tests.training import resume_run
 
 pytest.importorskip("orbax.checkpoint")
@@ -48,9 +48,9 @@ def _problem():
         gdjax.add_noise(0.01, key=1), gdjax.adam(0.05), gdjax.reduce_on_plateau(patience=1)
     )
     options = dict(
-        batch_size=32,
+        batching=Batching(32),
         key=5,
-        validation=validation,
+        evaluation=Evaluation(validation),
         early_stopping=EarlyStopping(patience=30),
         progress=False,
     )
@@ -60,9 +60,23 @@ def _problem():
 def test_fit_resumed_in_process_equals_one_run(tmp_path):
     loss, params, optimizer, train, options = _problem()
     whole, whole_history = fit(
-        loss, params, optimizer, train, epochs=8, checkpoint_dir=tmp_path / "a", **options
+        loss,
+        params,
+        optimizer,
+        train,
+        epochs=8,
+        checkpointing=Checkpointing(tmp_path / "a"),
+        **options,
     )
-    fit(loss, params, optimizer, train, epochs=3, checkpoint_dir=tmp_path / "b", **options)
+    fit(
+        loss,
+        params,
+        optimizer,
+        train,
+        epochs=3,
+        checkpointing=Checkpointing(tmp_path / "b"),
+        **options,
+    )
     assert checkpoint.latest(tmp_path / "b") == 3 * resume_run.PER_EPOCH
     resumed, history = fit(
         loss,
@@ -70,8 +84,7 @@ def test_fit_resumed_in_process_equals_one_run(tmp_path):
         optimizer,
         train,
         epochs=8,
-        checkpoint_dir=tmp_path / "b",
-        resume=True,
+        checkpointing=Checkpointing(tmp_path / "b", resume=True),
         **options,
     )
     assert _bits(resumed) == _bits(whole)
@@ -90,8 +103,7 @@ def test_checkpoint_every_and_the_last_epoch(tmp_path):
         optimizer,
         train,
         steps=27,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=3,
+        checkpointing=Checkpointing(tmp_path, every=3),
         **options,
     )
     # epochs of 4 steps; every third epoch, and the last (partial) one
@@ -100,7 +112,7 @@ def test_checkpoint_every_and_the_last_epoch(tmp_path):
 
 def test_a_run_that_ended_mid_epoch_is_not_extended(tmp_path):
     loss, params, optimizer, train, options = _problem()
-    fit(loss, params, optimizer, train, steps=27, checkpoint_dir=tmp_path, **options)
+    fit(loss, params, optimizer, train, steps=27, checkpointing=Checkpointing(tmp_path), **options)
     with pytest.raises(ValueError, match=r"ends after a partial epoch \(27 steps in 7 epochs\)"):
         fit(
             loss,
@@ -108,23 +120,27 @@ def test_a_run_that_ended_mid_epoch_is_not_extended(tmp_path):
             optimizer,
             train,
             steps=40,
-            checkpoint_dir=tmp_path,
-            resume=True,
+            checkpointing=Checkpointing(tmp_path, resume=True),
             **options,
         )
     _, history = fit(
-        loss, params, optimizer, train, steps=27, checkpoint_dir=tmp_path, resume=True, **options
+        loss,
+        params,
+        optimizer,
+        train,
+        steps=27,
+        checkpointing=Checkpointing(tmp_path, resume=True),
+        **options,
     )
     assert history.step_loss.shape == (27,)
 
 
 def test_resume_with_no_checkpoint_starts_afresh_and_a_finished_run_returns(tmp_path):
     loss, params, optimizer, train, options = _problem()
-    first, _ = fit(
-        loss, params, optimizer, train, epochs=2, checkpoint_dir=tmp_path, resume=True, **options
-    )
+    resuming = Checkpointing(tmp_path, resume=True)
+    first, _ = fit(loss, params, optimizer, train, epochs=2, checkpointing=resuming, **options)
     again, history = fit(
-        loss, params, optimizer, train, epochs=2, checkpoint_dir=tmp_path, resume=True, **options
+        loss, params, optimizer, train, epochs=2, checkpointing=resuming, **options
     )
     assert _bits(again) == _bits(first)
     assert history.train_loss.shape == (2,)
@@ -146,8 +162,7 @@ def test_fit_many_resumes_every_run(tmp_path):
             seeds=3,
             settings={"learning_rate": [0.01, 0.03]},
             epochs=epochs,
-            checkpoint_dir=directory,
-            resume=resume,
+            checkpointing=Checkpointing(directory, resume=resume),
             **options,
         )
 
@@ -160,32 +175,56 @@ def test_fit_many_resumes_every_run(tmp_path):
 
 def test_bad_checkpoint_arguments_are_named(tmp_path):
     loss, params, optimizer, train, options = _problem()
-    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir="):
-        fit(loss, params, optimizer, train, epochs=1, resume=True, **options)
-    with pytest.raises(ValueError, match="checkpoint_every must be"):
+    # resume=True without a directory: the directory is Checkpointing's first field.
+    with pytest.raises(ValueError, match="fit: checkpointing.directory must be a path"):
         fit(
             loss,
             params,
             optimizer,
             train,
             epochs=1,
-            checkpoint_dir=tmp_path,
-            checkpoint_every=0,
+            checkpointing=Checkpointing(None, 1, True),
             **options,
         )
-    fit(loss, params, optimizer, train, epochs=1, checkpoint_dir=tmp_path, **options)
-    with pytest.raises(ValueError, match="already holds checkpoints .* pass resume=True"):
-        fit(loss, params, optimizer, train, epochs=2, checkpoint_dir=tmp_path, **options)
-    with pytest.raises(ValueError, match="batch_size=32; this run has batch_size=16"):
+    with pytest.raises(
+        ValueError, match="fit: checkpointing must be a gdjax.training.Checkpointing or None"
+    ):
+        fit(loss, params, optimizer, train, epochs=1, checkpointing=str(tmp_path), **options)
+    with pytest.raises(ValueError, match="fit: checkpointing.every must be"):
+        fit(
+            loss,
+            params,
+            optimizer,
+            train,
+            epochs=1,
+            checkpointing=Checkpointing(tmp_path, every=0),
+            **options,
+        )
+    fit(loss, params, optimizer, train, epochs=1, checkpointing=Checkpointing(tmp_path), **options)
+    with pytest.raises(
+        ValueError, match=r"already holds checkpoints .* pass Checkpointing\(\.\.\., resume=True\)"
+    ):
         fit(
             loss,
             params,
             optimizer,
             train,
             epochs=2,
-            checkpoint_dir=tmp_path,
-            resume=True,
-            **{**options, "batch_size": 16},
+            checkpointing=Checkpointing(tmp_path),
+            **options,
+        )
+    resuming = Checkpointing(tmp_path, resume=True)
+    with pytest.raises(
+        ValueError, match="batching.batch_size=32; this run has batching.batch_size=16"
+    ):
+        fit(
+            loss,
+            params,
+            optimizer,
+            train,
+            epochs=2,
+            checkpointing=resuming,
+            **{**options, "batching": Batching(16)},
         )
     with pytest.raises(checkpoint.CheckpointError, match=r"like has params\['v'\]"):
         fit(
@@ -194,8 +233,7 @@ def test_bad_checkpoint_arguments_are_named(tmp_path):
             optimizer,
             train,
             epochs=2,
-            checkpoint_dir=tmp_path,
-            resume=True,
+            checkpointing=resuming,
             **options,
         )
 
@@ -240,6 +278,7 @@ def test_a_run_killed_with_sigkill_resumes_bit_identical_for_every_optimizer(tmp
 def _many(directory, resume=False, seeds=(0, 1, 2), rates=(0.01, 0.03), order=None):
     loss, _, _, train, options = _problem()
     options.pop("key")
+    options["batching"] = options["batching"]._replace(order=order)
     return fit_many(
         loss,
         {"w": jnp.zeros(3), "b": jnp.zeros(())},
@@ -248,9 +287,7 @@ def _many(directory, resume=False, seeds=(0, 1, 2), rates=(0.01, 0.03), order=No
         seeds=list(seeds),
         settings={"learning_rate": list(rates)},
         epochs=2,
-        order=order,
-        checkpoint_dir=directory,
-        resume=resume,
+        checkpointing=Checkpointing(directory, resume=resume),
         **options,
     )
 
@@ -269,14 +306,16 @@ def test_fit_many_refuses_to_resume_a_run_of_other_seeds_settings_or_order(tmp_p
 def test_fit_refuses_to_resume_a_run_of_another_key_or_order(tmp_path):
     loss, params, optimizer, train, options = _problem()
     order = np.arange(100)
-    fit(loss, params, optimizer, train, epochs=1, checkpoint_dir=tmp_path, order=order, **options)
+    options["batching"] = Batching(32, order=order)
+    fit(loss, params, optimizer, train, epochs=1, checkpointing=Checkpointing(tmp_path), **options)
 
     def again(**changes):
-        run = {**options, "order": order, **changes}
-        fit(loss, params, optimizer, train, epochs=2, checkpoint_dir=tmp_path, resume=True, **run)
+        run = {**options, **changes}
+        resuming = Checkpointing(tmp_path, resume=True)
+        fit(loss, params, optimizer, train, epochs=2, checkpointing=resuming, **run)
 
     with pytest.raises(ValueError, match=r"written with key \[0, 5\]; this run has key \[0, 6\]"):
         again(key=6)
     with pytest.raises(ValueError, match=r"order \[0, 1, 2, .*\]; this run has order \[1, 0, 2"):
-        again(order=np.r_[1, 0, 2:100])
+        again(batching=Batching(32, order=np.r_[1, 0, 2:100]))
     again()

@@ -1,0 +1,203 @@
+"""What the experiments share: data sets, one timed training program, scores, text tables.
+
+Every experiment trains through `train` here, so the one call of
+`gdjax.training.fit_many` that does the work has one name to patch in tests:
+``gdjax.experiments._common.fit_many``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdjax.base import GradientTransformation
+from gdjax.training import Batching, Evaluation, History, datasets, fit_many, metrics
+
+DATASETS = ("digits", "fashion-mnist")
+"""The data sets the experiments take: scikit-learn's digits (bundled) or Fashion-MNIST
+(four IDX files in ``data_dir``; gdjax never downloads)."""
+
+CLASSES = 10
+FASHION_TRAIN = 16_384
+"""Seed 001 Fig. 11-11 trains its CNN on 16,384 random Fashion-MNIST training images."""
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def check_dataset(owner: str, dataset: Any, data_dir: Any) -> None:
+    """A ValueError unless ``dataset`` is one of `DATASETS` (Fashion-MNIST with a directory)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"{owner}: dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    if dataset == "fashion-mnist" and data_dir is None:
+        raise ValueError(
+            f"{owner}: dataset 'fashion-mnist' needs data_dir, the directory holding its four "
+            "IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+            "t10k-labels-idx1-ubyte, each may end in .gz); gdjax never downloads"
+        )
+
+
+def check_batch_size(owner: str, batch_size: int, train: Mapping[str, np.ndarray]) -> None:
+    """A ValueError when a mini-batch would be larger than the training set."""
+    count = len(train["y"])
+    if batch_size > count:
+        raise ValueError(
+            f"{owner}: batch_size must be at most the {count} training examples, got {batch_size}"
+        )
+
+
+# --------------------------------------------------------------------------- data
+
+
+def mlp_split(dataset: str, data_dir: Any) -> tuple[datasets.Split, tuple[int, ...]]:
+    """The MLP's data and layer sizes: digits 64-100-50-10, Fashion-MNIST 196-100-50-10."""
+    if dataset == "digits":
+        return datasets.digits(), (64, 100, 50, 10)
+    return datasets.fashion_mnist(data_dir), (196, 100, 50, 10)
+
+
+def cnn_split(dataset: str, data_dir: Any) -> datasets.Split:
+    """Images for the CNN: digits 8×8×1; Fashion-MNIST 28×28×1, 16,384 training images."""
+    if dataset == "digits":
+        return datasets.digits(images=True)
+    split = datasets.fashion_mnist(data_dir, downsample=False)
+    # The book's 16,384 random training images: a fixed draw, so reruns compare.
+    order = np.random.default_rng(0).permutation(len(split.train["y"]))
+    pick = np.sort(order[:FASHION_TRAIN])
+    train = {"x": split.train["x"][pick].reshape(-1, 28, 28, 1), "y": split.train["y"][pick]}
+    test = {"x": split.test["x"].reshape(-1, 28, 28, 1), "y": split.test["y"]}
+    return datasets.Split(train, test)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(
+    loss_fn: Callable,
+    init: Callable[[jax.Array], Any],
+    make_optimizer: Callable[..., GradientTransformation],
+    data: Mapping[str, np.ndarray],
+    *,
+    seeds: Sequence[int] | int,
+    settings: Mapping[str, Any],
+    batch_size: int,
+    progress: bool,
+    epochs: int | None = None,
+    steps: int | None = None,
+    evaluation: Evaluation | None = None,
+) -> tuple[Any, History, float]:
+    """One `fit_many` program (shuffled mini-batches), timed.
+
+    Returns ``(params, history, seconds)``: the wall time of the whole program,
+    compilation and device work included.
+    """
+    began = time.perf_counter()
+    params, history = fit_many(
+        loss_fn,
+        init,
+        make_optimizer,
+        data,
+        seeds=seeds,
+        settings=settings,
+        epochs=epochs,
+        steps=steps,
+        batching=Batching(batch_size=batch_size, shuffle=True),
+        evaluation=evaluation,
+        progress=progress,
+    )
+    jax.block_until_ready(params)
+    return params, history, time.perf_counter() - began
+
+
+def failed(history: History) -> np.ndarray:
+    """``(settings, seeds)`` bool: the runs whose loss or gradient went non-finite
+    (`fit_many` kept them standing still from that step on)."""
+    return np.asarray(history.failed_step) >= 0
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _per_setting(params: Any) -> list[Any]:
+    """The params of every setting, each with the leading axis ``(seeds,)``."""
+    count = jax.tree.leaves(params)[0].shape[0]
+    return [jax.tree.map(lambda leaf, i=i: leaf[i], params) for i in range(count)]
+
+
+def predict(apply: Callable, params: Any, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Class predictions of every run, ``(settings, seeds, n)`` int32.
+
+    One setting at a time and the inputs in chunks, so that the activations of
+    44 runs on 10,000 Fashion-MNIST images never sit in memory at once.
+    """
+    run = jax.jit(jax.vmap(lambda p, xb: jnp.argmax(apply(p, xb), axis=-1), (0, None)))
+    rows = []
+    for one in _per_setting(params):
+        parts = [np.asarray(run(one, x[j : j + chunk])) for j in range(0, len(x), chunk)]
+        rows.append(np.concatenate(parts, axis=-1))
+    return np.stack(rows).astype(np.int32)
+
+
+def mean_loss(loss_fn: Callable, params: Any, data: Mapping, chunk: int = 2048) -> np.ndarray:
+    """The mean per-example loss of every run on ``data``, ``(settings, seeds)`` float64.
+
+    Chunked as `predict` is. Non-finite where a run's params give a non-finite loss.
+    """
+    run = jax.jit(jax.vmap(lambda p, batch: jnp.sum(loss_fn(p, batch)), (0, None)))
+    count = len(data["y"])
+    rows = []
+    for one in _per_setting(params):
+        parts = [
+            np.asarray(run(one, {k: v[j : j + chunk] for k, v in data.items()}), np.float64)
+            for j in range(0, count, chunk)
+        ]
+        rows.append(np.sum(parts, axis=0) / count)
+    return np.stack(rows)
+
+
+def scores(labels: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run: accuracy and MCC of ``predictions`` ``(..., n)``, each ``(...)`` float64."""
+    flat = jnp.asarray(predictions.reshape(-1, predictions.shape[-1]))
+    labels = jnp.asarray(labels)
+    accuracy = jax.vmap(lambda p: metrics.accuracy(labels, p))(flat)
+    mcc = jax.vmap(lambda p: metrics.matthews_corrcoef(labels, p, CLASSES))(flat)
+    shape = predictions.shape[:-1]
+    return (
+        np.asarray(accuracy, np.float64).reshape(shape),
+        np.asarray(mcc, np.float64).reshape(shape),
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+
+def mean_se(values: np.ndarray, digits: int = 5) -> str:
+    """``"mean +/- SE"`` of a sample of at least two values (SE: standard error of the mean)."""
+    values = np.asarray(values, np.float64)
+    se = values.std(ddof=1) / np.sqrt(values.size)
+    return f"{values.mean():.{digits}f} +/- {se:.{digits}f}"
+
+
+def failed_notes(failed_runs: np.ndarray, names: Sequence[str]) -> list[str]:
+    """A line per setting some of whose runs went non-finite (they stood still from then on)."""
+    failed_runs = np.asarray(failed_runs)
+    return [
+        f"note: {int(failed_runs[i].sum())} of {failed_runs.shape[1]} runs of {name} hit a "
+        "non-finite loss and stood still from that step on"
+        for i, name in enumerate(names)
+        if failed_runs[i].any()
+    ]
+
+
+def aligned_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of text cells as left-aligned columns, a rule of dashes under the header row."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]

@@ -1,0 +1,101 @@
+"""Figures in the texts' style: grey contours, dotted paths, value and state curves, sweeps,
+and the figures of the training experiments.
+
+One module per kind of figure: `landscapes` (contours, curves), `trajectories`
+(paths, values, state curves, animations), `grids` (heat maps), `groups`
+(bands, histograms, error bars, bars), `experiments` (the experiments'
+figures); `_base` holds what they share. Everything is reached from here.
+
+Every function draws plain arrays (or the NamedTuples of `gdjax.trajectories`
+and `gdjax.experiments`, read by their field names); nothing here trains or
+imports `gdjax.experiments`. Generic pieces: `contour`, `curve`, `paths`,
+`values`, `state_curves`, `heatmap`, `bands`, `histograms`, `errorbars`,
+`bars`; the experiments' figures compose them: `momentum_figure`,
+`optimizers_figure`, `grid_figure`, `noise_figure` (each returns a matplotlib
+``Figure``).
+
+matplotlib is imported only when a function here draws something, so
+``import gdjax.plot`` works without it; drawing without it raises an
+`ImportError` that names the ``plot`` extra (``pip install 'gdjax[plot]'``).
+Unless ``MPLBACKEND`` is set or pyplot is already in use, the headless ``Agg``
+backend is selected, so the functions work on servers and in tests.
+
+Every generic drawing function takes an optional ``ax`` and returns the axes
+it drew on; `save` writes and closes the figure:
+
+```python
+from gdjax import landscapes, plot, trajectories
+import gdjax
+
+land = landscapes.ellipse
+run = trajectories.run(gdjax.sgd(0.02), land, land.starts, 12)
+ax = plot.paths({"GD, lr 0.02": run}, landscape=land)
+plot.save(ax.figure, "docs/figures/ellipse.png")
+```
+"""
+
+from gdjax.plot._base import (
+    COLORS,
+    MARKERS,
+    Axes,
+    Bounds,
+    Runs,
+    legend_handles,
+    save,
+    subplots,
+)
+from gdjax.plot.experiments import (
+    grid_figure,
+    momentum_figure,
+    noise_figure,
+    optimizers_figure,
+)
+from gdjax.plot.grids import (
+    heatmap,
+    sweep_heatmap,
+)
+from gdjax.plot.groups import (
+    bands,
+    bars,
+    errorbars,
+    histograms,
+)
+from gdjax.plot.landscapes import (
+    contour,
+    curve,
+)
+from gdjax.plot.trajectories import (
+    animate,
+    by_start,
+    paths,
+    state_curves,
+    values,
+)
+
+__all__ = [
+    "COLORS",
+    "MARKERS",
+    "Axes",
+    "Bounds",
+    "Runs",
+    "animate",
+    "bands",
+    "bars",
+    "by_start",
+    "contour",
+    "curve",
+    "errorbars",
+    "grid_figure",
+    "heatmap",
+    "histograms",
+    "legend_handles",
+    "momentum_figure",
+    "noise_figure",
+    "optimizers_figure",
+    "paths",
+    "save",
+    "state_curves",
+    "subplots",
+    "sweep_heatmap",
+    "values",
+]

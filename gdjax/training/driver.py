@@ -1,0 +1,183 @@
+"""The host side of training: a short loop that calls the compiled epoch, and hooks between.
+
+`drive` checks the options, lays the runs out on their devices
+(`gdjax.distributed.layout`), builds the compiled programs
+(`gdjax.training.program`), then calls the epoch program once per epoch.
+Everything between two epochs (the history, non-finite runs, early stopping,
+checkpoints, progress) is a hook's (`gdjax.training.hooks`), called in order.
+One run (`fit`) and a grid of runs (`fit_many`) go through the same code: a
+run's values carry its run axes in front, none for one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from gdjax.distributed.data_parallel import DataParallel
+from gdjax.distributed.layout import Layout, layout_for
+from gdjax.training.history import History, finite_mean, history, new_records
+from gdjax.training.hooks import (
+    EarlyStop,
+    Epoch,
+    Hook,
+    KeepLast,
+    NonFiniteCheck,
+    Record,
+    RunState,
+    Tally,
+)
+from gdjax.training.options import Options, Plan, check_parallel, checked
+from gdjax.training.program import Programs, Task, build, init_program
+from gdjax.training.progress import Progress
+from gdjax.training.resume import Checkpointer, RunCheckpoints
+
+
+class Runs(NamedTuple):
+    """The runs to train, every leaf with the leading run axes (none for `fit`,
+    ``(settings, seeds)`` for `fit_many`)."""
+
+    params: Any  # the initial params (the epoch donates them: a copy of the user's)
+    hyper: Any  # what each run's optimizer is built from: `Task.make_optimizer`'s argument
+    keys: jax.Array  # typed keys: epoch e of a run shuffles with fold_in(key, e)
+    identity: Mapping[str, Any]  # what else a checkpoint must share with a run resuming it
+
+    @property
+    def ndim(self) -> int:
+        return len(self.keys.shape)
+
+
+def drive(
+    task: Task,
+    runs: Runs,
+    options: Options,
+    *,
+    caller: str,
+    strict: bool,
+    parallel: DataParallel | None = None,
+) -> tuple[Any, History]:
+    """Trains ``runs`` on ``task`` with ``options``; returns ``(params, history)``.
+
+    ``caller`` names the public function in errors; ``strict`` raises
+    `NonFiniteLossError` at a non-finite step (`fit`) instead of stopping only
+    that run (`fit_many`); ``parallel`` spreads the run over a mesh (`fit`).
+    """
+    options, plan = checked(options, task.train, caller)
+    check_parallel(parallel, options.batching, plan, caller)
+    # Before anything compiles: a used checkpoint directory is refused here.
+    keeper, hooks = _hooks(options, plan, runs, caller, strict)
+    programs, run, placed = _start(task, runs, options, plan, parallel)
+    try:
+        for hook in hooks:
+            hook.start(run)
+        for number in range(run.epochs + 1, len(plan.lengths) + 1):
+            if not run.tally.active.any():
+                break
+            epoch = _epoch(programs, placed, run, number, plan.lengths[number - 1])
+            for hook in hooks:
+                hook.after_epoch(run, epoch)
+    finally:
+        for hook in hooks:
+            hook.close()
+    params, best_epoch = keeper.kept(run)
+    tally = run.tally
+    return params, history(run.records, best_epoch, tally.stopped_epoch, tally.failed_step)
+
+
+def _hooks(
+    options: Options, plan: Plan, runs: Runs, caller: str, strict: bool
+) -> tuple[KeepLast | EarlyStop, list[Hook]]:
+    """The hooks, in the order they run after each epoch, and the one that decides
+    which params are returned."""
+    rule = options.early_stopping
+    keeper = KeepLast() if rule is None else EarlyStop(rule)
+    hooks = [Record(), NonFiniteCheck(strict), keeper]
+    if options.checkpointing is not None:
+        hooks.append(Checkpointer(_checkpoints(options, plan, runs, caller), plan.lengths))
+    if options.progress:
+        hooks.append(Progress(len(plan.lengths), caller))
+    return keeper, hooks
+
+
+def _checkpoints(options: Options, plan: Plan, runs: Runs, caller: str) -> RunCheckpoints:
+    """The run's checkpoints, with what a run resuming them must share."""
+    batching = options.batching
+    config = {
+        "examples": plan.examples,
+        "batch_size": batching.batch_size or 0,
+        "drop_last": int(batching.drop_last),
+        "shuffle": int(batching.shuffle),
+        "per_epoch": plan.per_epoch,
+    }
+    order = None if batching.order is None else np.asarray(batching.order, np.int64)
+    # The keys before the layout places them: the host reads them as they are.
+    identity = {**runs.identity, "order": order, "key": runs.keys}
+    return RunCheckpoints(options.checkpointing, config, caller, identity)
+
+
+class _Placed(NamedTuple):
+    """What every epoch reads and none changes, on the run's devices."""
+
+    layout: Layout
+    hyper: Any
+    train: Any
+    validation: Any  # None without an evaluation
+
+
+def _start(
+    task: Task, runs: Runs, options: Options, plan: Plan, parallel: DataParallel | None
+) -> tuple[Programs, RunState, _Placed]:
+    """The compiled programs, the run before its first epoch, and its fixed inputs."""
+    init = init_program(task.make_optimizer, runs.ndim)
+    # A mesh lays the state out by its shapes, hence a trace of init (only then).
+    layout = layout_for(
+        parallel, runs.params, lambda: jax.eval_shape(init, runs.params, runs.hyper)
+    )
+    evaluation = options.evaluation
+    validation = None if evaluation is None else evaluation.data
+    params = layout.place_params(runs.params)
+    hyper, keys, train, validation = layout.replicate(
+        (runs.hyper, runs.keys, task.train, validation)
+    )
+    programs = build(task, options.batching, evaluation, plan, layout, runs.ndim)
+    state = jax.jit(init, out_shardings=layout.state_shardings)(params, hyper)
+    run = RunState(params, state, keys, Tally.start(keys.shape), None, new_records(), 0, 0)
+    loss, _ = programs.evaluate(params, validation)
+    if loss is not None:  # the first epoch's value=: the initial validation loss
+        run.tally.value = np.asarray(layout.host(loss), np.float32)
+    return programs, run, _Placed(layout, hyper, train, validation)
+
+
+def _epoch(programs: Programs, placed: _Placed, run: RunState, number: int, length: int) -> Epoch:
+    """Runs epoch ``number`` (its first ``length`` steps) of ``run``; what it gave."""
+    tally, host = run.tally, placed.layout.host
+    # Per-run values handed to the epoch go as NumPy arrays: a transfer, not a program.
+    run.params, run.opt_state, losses, failed = programs.epoch(
+        run.params,
+        run.opt_state,
+        placed.hyper,
+        run.keys,
+        np.int32(number),
+        np.int32(length),
+        tally.value,
+        tally.active,
+        placed.train,
+    )
+    losses, failed = host(losses)[..., :length], host(failed)  # (runs..., length), (runs...)
+    evaluated = programs.evaluate(run.params, placed.validation)
+    validation_loss, metric = (None if v is None else host(v) for v in evaluated)
+    epoch = Epoch(
+        number=number,
+        first_step=run.steps,
+        losses=losses,
+        train_loss=finite_mean(losses, axis=-1),
+        failed=failed,
+        running=tally.active,
+        validation_loss=validation_loss,
+        metric=metric,
+    )
+    run.epochs, run.steps = number, run.steps + length
+    return epoch

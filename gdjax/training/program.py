@@ -1,0 +1,215 @@
+"""The compiled programs of a training run: the optimizer's ``init``, one epoch, the evaluation.
+
+An epoch is one ``lax.scan`` over its batches, jit-compiled with the params
+and the optimizer state donated, so the update happens in place. Every
+program is written for one run and vmapped over the run axes (none for
+`fit`, settings and seeds for `fit_many`): many runs are one program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
+from gdjax.distributed.layout import Layout
+from gdjax.training.data import Batches, epoch_batches, gather, num_examples
+from gdjax.training.options import Batching, Evaluation, Plan
+
+LossFn = Callable[[Any, Any], jax.Array]
+"""``loss_fn(params, batch)``: per-example losses ``(batch_size,)`` (or their mean)."""
+
+
+class Task(NamedTuple):
+    """What is trained: the loss, each run's optimizer (built from the run's
+    hyperparameters ``hyper``), and the data."""
+
+    loss_fn: LossFn
+    make_optimizer: Callable[[Any], GradientTransformation]
+    train: Any
+
+
+class Programs(NamedTuple):
+    """The compiled programs of a run, vmapped over its run axes.
+
+    Attributes:
+      epoch: ``(params, state, hyper, keys, number, limit, value, active, train) ->
+        (params, state, losses, failed)``, params and state donated; see `epoch_program`.
+      evaluate: ``(params, data) -> (loss, metric)``: the full-batch mean loss and
+        metric (None without one); ``(None, None)`` without an evaluation.
+    """
+
+    epoch: Callable
+    evaluate: Callable
+
+
+def batched(fn: Callable, ndim: int, in_axes: Any) -> Callable:
+    """``fn`` vmapped ``ndim`` times (once per run axis)."""
+    for _ in range(ndim):
+        fn = jax.vmap(fn, in_axes=in_axes)
+    return fn
+
+
+def init_program(make_optimizer: Callable[[Any], GradientTransformation], ndim: int) -> Callable:
+    """``(params, hyper) -> state``: every run's optimizer state, not yet compiled."""
+    return batched(lambda p, h: make_optimizer(h).init(p), ndim, (0, 0))
+
+
+def build(
+    task: Task,
+    batching: Batching,
+    evaluation: Evaluation | None,
+    plan: Plan,
+    layout: Layout,
+    ndim: int,
+) -> Programs:
+    """The epoch and evaluation programs of runs with ``ndim`` run axes."""
+    epoch = epoch_program(task, batching, plan, evaluation is not None, layout)
+    # Per run: params, state, hyper, key, value, active. Shared: number, limit, data.
+    in_axes = (0, 0, 0, 0, None, None, 0, 0, None)
+    program = jax.jit(batched(epoch, ndim, in_axes), donate_argnums=(0, 1))
+    if evaluation is None:
+        return Programs(program, _nothing_to_evaluate)
+    evaluate = evaluate_program(task.loss_fn, evaluation.metric)
+    return Programs(program, jax.jit(batched(evaluate, ndim, (0, None))))
+
+
+def _nothing_to_evaluate(params: Any, data: Any) -> tuple[None, None]:
+    del params, data
+    return None, None
+
+
+def mean_loss(loss_fn: LossFn, params: Any, batch: Any, mask: jax.Array) -> jax.Array:
+    """The mean of ``loss_fn``'s per-example losses over the examples ``mask`` keeps
+    (a mean loss is taken as it is)."""
+    losses = loss_fn(params, batch)
+    if jnp.ndim(losses) == 0:
+        return losses
+    if jnp.shape(losses) != mask.shape:
+        raise ValueError(
+            f"loss_fn must return one loss per example, shape {mask.shape}, or their mean; "
+            f"got shape {jnp.shape(losses)}"
+        )
+    weights = mask.astype(losses.dtype)
+    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every float leaf of ``tree`` is finite everywhere, as one traced bool."""
+    checks = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.bool_(True)
+
+
+def evaluate_program(loss_fn: LossFn, metric_fn: Callable | None) -> Callable:
+    """``(params, data) -> (loss, metric)`` of one run, full batch; metric None without one."""
+
+    def evaluate(params, data):
+        mask = jnp.ones((num_examples(data),), bool)
+        loss = mean_loss(loss_fn, params, data, mask)
+        metric = mean_loss(metric_fn, params, data, mask) if metric_fn else None
+        return loss, metric
+
+    return evaluate
+
+
+def epoch_program(
+    task: Task, batching: Batching, plan: Plan, validated: bool, layout: Layout
+) -> Callable:
+    """The traced epoch of one run: ``plan.per_epoch`` batches as one scan.
+
+    Returns ``epoch(params, state, hyper, key, number, limit, value, active, data) ->
+    (params, state, losses, failed)``. Epoch ``number`` shuffles with
+    ``fold_in(key, number)``. ``failed`` is the first batch whose loss or gradient
+    was not finite (-1 for none); from that batch on the run stands still, so its
+    update is never applied, and so does a run that is not ``active``.
+    Batches from ``limit`` on are skipped: a last, partial epoch runs the same
+    program instead of compiling one of its own length. ``layout`` pins the
+    batches, params and state to their devices (a no-op on one device).
+    The update's ``value=`` is ``value`` (the last validation loss) if
+    ``validated``, else the batch's own loss.
+    """
+    order = None if batching.order is None else np.asarray(batching.order)
+
+    def epoch(params, state, hyper, key, number, limit, value, active, data):
+        optimizer = task.make_optimizer(hyper)
+        batches = epoch_batches(
+            jax.random.fold_in(key, number),
+            plan.examples,
+            batching.batch_size,
+            shuffle=batching.shuffle,
+            order=order,
+            drop_last=batching.drop_last,
+        )
+        _check_padding(task.loss_fn, params, data, batches, batching, plan)
+        inputs = _EpochInputs(data, limit, active, value if validated else None)
+        step = _step(task.loss_fn, optimizer, layout, inputs)
+        count = jnp.arange(plan.per_epoch, dtype=jnp.int32)
+        xs = (batches.indices, batches.mask, count)
+        (params, state, failed), losses = jax.lax.scan(step, (params, state, jnp.int32(-1)), xs)
+        return params, state, losses, failed
+
+    return epoch
+
+
+def _check_padding(
+    loss_fn: LossFn, params: Any, data: Any, batches: Batches, batching: Batching, plan: Plan
+) -> None:
+    """A padded last batch needs per-example losses to leave the padding out."""
+    size = batching.batch_size
+    if batching.drop_last or not size or plan.examples % size == 0:
+        return
+    if not jax.eval_shape(loss_fn, params, gather(data, batches.indices[0])).shape:
+        raise ValueError(
+            f"{plan.examples} examples do not fill batches of {size}: loss_fn must return "
+            "per-example losses (the padding is masked out), or pass "
+            "batching=Batching(..., drop_last=True)"
+        )
+
+
+class _EpochInputs(NamedTuple):
+    """What every step of an epoch reads besides its batch."""
+
+    data: Any
+    limit: jax.Array  # steps from this one on are skipped
+    active: jax.Array  # False: the run stands still (stopped early, or failed)
+    value: jax.Array | None  # the update's value=; None: each batch's own loss
+
+
+def _step(
+    loss_fn: LossFn, optimizer: GradientTransformation, layout: Layout, inputs: _EpochInputs
+) -> Callable:
+    """The scan's body: one batch's loss, gradient and (if the run may go on) update."""
+    wants_value = extra_args_filter(optimizer.update)({"value": None})
+
+    def step(carry, batch):
+        params, state, failed = carry
+        indices, mask, index = batch
+        examples, mask = layout.batch((gather(inputs.data, indices), mask))
+        loss, grads = jax.value_and_grad(lambda p: mean_loss(loss_fn, p, examples, mask))(params)
+        grads = layout.grads(grads)
+        # A finite loss can have a NaN gradient (sqrt at 0): applying it would
+        # poison the params, so a step needs both.
+        healthy = (jnp.isfinite(loss) & all_finite(grads)) | (index >= inputs.limit)
+        go = healthy & (failed < 0) & inputs.active & (index < inputs.limit)
+        value = loss if inputs.value is None else inputs.value
+        extra = {"value": value} if wants_value else {}
+
+        def descend(operands):
+            params, state = operands
+            updates, state = optimizer.update(grads, state, params, **extra)
+            return apply_updates(params, updates), state
+
+        params, state = jax.lax.cond(go, descend, lambda operands: operands, (params, state))
+        params, state = layout.params(params), layout.state(state)
+        failed = jnp.where((failed < 0) & ~healthy & inputs.active, index, failed)
+        return (params, state, failed), loss
+
+    return step

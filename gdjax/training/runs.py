@@ -1,0 +1,149 @@
+"""The grid of runs of `fit_many`: every hyperparameter setting from every seed.
+
+Seed ``s`` draws its initial params from ``fold_in(key(s), 0)`` and shuffles with
+``fold_in(key(s), 1)``; run ``r`` (C order over ``(settings, seeds)``) folds ``r``
+into every key of its optimizer state, and a ``make_optimizer`` that takes a
+``key`` gets ``fold_in(fold_in(key(s), 2), r)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdjax.base import GradientTransformation
+from gdjax.keys import for_run, is_key
+from gdjax.training.driver import Runs
+from gdjax.training.hooks import copy
+
+
+def grid(
+    init: Callable[[jax.Array], Any] | Any,
+    make_optimizer: Callable[..., GradientTransformation],
+    seeds: Sequence[int] | int,
+    settings: Mapping[str, Any] | None,
+) -> tuple[Runs, Callable[[Any], GradientTransformation]]:
+    """The runs of `fit_many`, and how each builds its optimizer from its ``hyper``."""
+    seeds = seed_list(seeds)
+    columns = setting_columns(settings or {})
+    count = len(next(iter(columns.values()))) if columns else 1
+    shape = (count, len(seeds))
+    keys = jnp.broadcast_to(jax.vmap(jax.random.key)(jnp.asarray(seeds)), shape)
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys.reshape(-1)).reshape(shape)
+    identity = {"seeds": seeds}
+    for name, column in columns.items():
+        identity[f"settings[{name!r}]"] = column
+    hyper = run_hyper(columns, keys, takes_key(make_optimizer, columns))
+    return Runs(initial_params(init, keys), hyper, data_keys, identity), _per_run(make_optimizer)
+
+
+def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> Any:
+    """Every run's params: ``init(fold_in(key, 0))`` per seed, or ``init`` itself (a
+    params pytree) broadcast to the run axes ``keys.shape``."""
+    shape = keys.shape
+    if not callable(init):
+        return copy(
+            jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (*shape, *jnp.shape(x))), init)
+        )
+    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys.reshape(-1))
+    params = jax.jit(jax.vmap(init))(init_keys)
+    return jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), params)
+
+
+def _per_run(
+    make_optimizer: Callable[..., GradientTransformation],
+) -> Callable[[Any], GradientTransformation]:
+    """``hyper -> optimizer`` of one run: its settings (and key) as arguments, and an
+    ``init`` that makes the state's keys the run's own."""
+
+    def build(hyper: dict) -> GradientTransformation:
+        extra = {"key": hyper["key"]} if "key" in hyper else {}
+        optimizer = make_optimizer(**hyper["settings"], **extra)
+        # init is written for one run: the run's index makes its keys its own.
+        return optimizer._replace(init=lambda p: for_run(optimizer.init(p), hyper["run"]))
+
+    return build
+
+
+def seed_list(seeds: Sequence[int] | int) -> np.ndarray:
+    listed = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
+    if listed.ndim != 1 or listed.size == 0 or not np.issubdtype(listed.dtype, np.integer):
+        raise ValueError(
+            f"fit_many: seeds must be a non-empty list of ints or a count, got {seeds!r}"
+        )
+    return listed.astype(np.int64)
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _setting_column(name: str, values: Any) -> Any:
+    """One setting's values as a 1-D array of their own kind (float32 for Python
+    floats, int32 for ints, bools, typed keys): a cast to float would break an
+    integer argument (a key seed, a patience)."""
+    if is_key(values):
+        column = values
+    else:
+        column = np.asarray(values)
+        if np.issubdtype(column.dtype, np.integer) and column.dtype != bool:
+            if column.size and (column.min() < _INT32.min or column.max() > _INT32.max):
+                raise ValueError(
+                    f"fit_many: settings[{name!r}] holds ints beyond int32, which JAX "
+                    f"computes in; got {values!r}"
+                )
+            column = column.astype(np.int32)
+        elif column.dtype == np.float64:
+            column = column.astype(np.float32)  # Python floats: JAX's default precision
+        elif column.dtype != bool and not jnp.issubdtype(column.dtype, jnp.floating):
+            raise ValueError(
+                f"fit_many: settings[{name!r}] must hold numbers, bools or typed PRNG keys, "
+                f"one per setting; got {values!r}"
+            )
+    if column.ndim > 1:
+        raise ValueError(
+            f"fit_many: settings[{name!r}] must be a list of values, one per setting; "
+            f"got shape {column.shape}"
+        )
+    return column.reshape(-1)
+
+
+def setting_columns(settings: Mapping[str, Any]) -> dict[str, Any]:
+    columns = {name: _setting_column(name, values) for name, values in settings.items()}
+    if len({len(c) for c in columns.values()}) > 1:
+        raise ValueError(
+            "fit_many: the settings are zipped, so every list must have the same length; got "
+            + ", ".join(f"{n}: {len(c)}" for n, c in columns.items())
+        )
+    return columns
+
+
+def takes_key(make_optimizer: Callable, columns: Mapping[str, Any]) -> bool:
+    """Whether ``make_optimizer`` names a ``key`` parameter that no setting fills."""
+    try:
+        parameters = inspect.signature(make_optimizer).parameters
+    except (TypeError, ValueError):  # builtins and C functions without a signature
+        return False
+    return "key" in parameters and "key" not in columns
+
+
+def run_hyper(columns: Mapping[str, Any], keys: jax.Array, takes_key: bool) -> dict:
+    """What each run's optimizer is built from, every leaf with the run axes ``keys.shape``:
+    its settings, its flat index ``r`` in C order and, if asked for, its own key."""
+    grid = keys.shape
+    runs = jnp.arange(keys.size, dtype=jnp.int32).reshape(grid)
+    hyper = {
+        "settings": {
+            name: jnp.broadcast_to(jnp.asarray(column)[:, None], grid)
+            for name, column in columns.items()
+        },
+        "run": runs,
+    }
+    if takes_key:
+        fold = jax.vmap(lambda k, r: jax.random.fold_in(jax.random.fold_in(k, 2), r))
+        hyper["key"] = fold(keys.reshape(-1), runs.reshape(-1)).reshape(grid)
+    return hyper

@@ -1,0 +1,40 @@
+"""The text the command prints: the compare table fits 100 columns."""
+
+from __future__ import annotations
+
+import pytest
+
+from gdjax.cli import registry
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("compare", "--no-plot"),
+        ("compare", "--no-plot", "--optimizers", ",".join(registry.OPTIMIZERS), "--steps", "20"),
+        ("compare", "--no-plot", "--landscape", "saddle", "--steps", "20"),
+        ("landscapes",),
+    ],
+)
+def test_the_text_fits_100_columns(argv, gdjax_cli):
+    outcome = gdjax_cli(*argv)
+    assert outcome.code == 0, outcome.err
+    widest = max(outcome.out.splitlines(), key=len)
+    assert len(widest) <= 100, widest  # the compare table was 168 columns wide
+
+
+def test_compare_names_each_optimizers_settings_once(gdjax_cli):
+    outcome = gdjax_cli("compare", "--no-plot", "--optimizers", "sgd,nesterov", "--steps", "5")
+    lines = outcome.out.splitlines()
+    assert "  nesterov  learning_rate=0.1, momentum=0.9, nesterov=True" in lines
+    assert sum("momentum=0.9" in line for line in lines) == 1
+    header = next(line for line in lines if line.startswith("optimizer"))
+    assert header.split() == ["optimizer", "start", "final", "point", "nearest", "minimum",
+                              "settled", "diverged"]  # fmt: skip
+
+
+def test_compare_without_minima_shows_the_value(gdjax_cli):
+    outcome = gdjax_cli("compare", "--no-plot", "--landscape", "saddle", "--optimizers", "adam",
+                        "--steps", "5")  # fmt: skip
+    header = next(line for line in outcome.out.splitlines() if line.startswith("optimizer"))
+    assert "value" in header and "nearest" not in header

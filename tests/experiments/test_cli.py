@@ -1,0 +1,69 @@
+"""`gdjax experiment NAME`: the experiments from the command line (moved here with the
+experiments; they test the CLI's rendering of `gdjax.experiments` and `gdjax.plot`)."""
+
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("scipy")
+pytest.importorskip("sklearn")
+
+from gdjax.cli import main
+from tests.experiments.helpers import assert_png
+
+
+def test_cli_momentum_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "tmp.png"
+    code = main(["experiment", "momentum", "--runs", "2", "--steps", "200", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "t-test momentum vs no momentum (t, p)" in stdout
+    assert "Mann-Whitney U (U, p)" in stdout and "Cohen's d" in stdout
+    assert f"wrote {out}" in stdout
+    assert_png(out)
+
+
+def test_cli_no_plot_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["experiment", "grid", "--steps", "20", "--learning-rates", "0.1,1"]
+    code = main([*argv, "--momenta", "0", "--no-plot", "--no-progress"])
+    assert code == 0
+    assert "best on validation: learning_rate=" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["experiment", "nope"], "invalid choice: 'nope'"),
+        (["experiment"], "required"),
+        (["experiment", "momentum", "--dataset", "nope"], "invalid choice: 'nope'"),
+        (["experiment", "momentum", "--dataset", "fashion-mnist"], "needs --data-dir"),
+        (["experiment", "momentum", "--runs", "0"], "runs must be an integer >= 2, got 0"),
+        (["experiment", "momentum", "--runs", "two"], "invalid int value"),
+        (["experiment", "momentum", "--out", "figure.svg"], "out must end in .png"),
+        (["experiment", "optimizers", "--optimizers", "sgd,lbfgs"], "unknown optimizer 'lbfgs'"),
+        (["experiment", "optimizers", "--optimizers", "sgd,sgd"], "must not repeat"),
+        (["experiment", "optimizers", "--rate", "adam"], "write name=value"),
+        (["experiment", "grid", "--momenta", "0,x"], "--momenta: 'x' is not a number"),
+        (["experiment", "noise", "--eta", "-1"], "eta must be in [0, inf)"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(argv, expected, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gdjax") and expected in lines[0]
+    assert captured.out == ""
+
+
+def test_cli_missing_fashion_mnist_directory_exits_2(tmp_path, capsys):
+    argv = ["experiment", "momentum", "--dataset", "fashion-mnist", "--data-dir"]
+    assert main([*argv, str(tmp_path / "nowhere"), "--no-plot"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "train-images-idx3-ubyte" in lines[0]
+
+
+def test_top_level_help_names_the_experiment_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "experiment" in capsys.readouterr().out.split("\n\n")[0]

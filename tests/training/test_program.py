@@ -1,0 +1,53 @@
+"""The compiled programs' pieces: masked mean losses, the finite check, one epoch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gdjax
+from gdjax.distributed.layout import SingleDevice
+from gdjax.training import Batching
+from gdjax.training.options import Plan
+from gdjax.training.program import Task, all_finite, epoch_program, mean_loss
+
+
+def test_the_mean_loss_leaves_the_padding_out():
+    def losses(params, batch):
+        return batch * params
+
+    mask = jnp.array([True, True, False])
+    assert mean_loss(losses, 1.0, jnp.array([1.0, 3.0, 100.0]), mask) == 2.0
+    assert mean_loss(lambda p, b: jnp.float32(5.0), 1.0, None, mask) == 5.0  # a mean as it is
+    with pytest.raises(ValueError, match=r"one loss per example, shape \(3,\), or their mean"):
+        mean_loss(lambda p, b: jnp.ones(2), 1.0, None, mask)
+
+
+def test_all_finite_looks_at_float_leaves_only():
+    assert all_finite({"w": jnp.ones(3), "n": jnp.array([2**31 - 1])})
+    assert not all_finite({"w": jnp.array([1.0, jnp.nan])})
+    assert not all_finite([jnp.array(jnp.inf, jnp.bfloat16)])
+    assert all_finite({})
+
+
+def test_one_epoch_stands_still_from_its_first_non_finite_step():
+    # w moves 0.5 towards y = 1 per step: 0.5, then 1.0, where |w - y| has a NaN gradient.
+    data = {"y": np.ones((4, 1), np.float32)}
+
+    def distance(params, batch):
+        return jnp.sqrt(jnp.sum((params["w"] - batch["y"]) ** 2, axis=-1))
+
+    task = Task(distance, lambda hyper: gdjax.sgd(0.5), data)
+    plan = Plan(examples=4, per_epoch=4, lengths=(4,))
+    epoch = epoch_program(task, Batching(1), plan, False, SingleDevice())
+    params = {"w": jnp.zeros(1)}
+    state = gdjax.sgd(0.5).init(params)
+    args = (jnp.zeros([]), jax.random.key(0), 1, 4, jnp.inf, True, data)
+    params, _, losses, failed = jax.jit(epoch)(params, state, *args)
+    assert failed == 2
+    np.testing.assert_array_equal(params["w"], [1.0])  # step 2's update not applied
+    np.testing.assert_array_equal(losses[:2], [1.0, 0.5])
+    # Steps from the limit on are skipped: a partial epoch runs the same program.
+    params, _, _, failed = jax.jit(epoch)({"w": jnp.zeros(1)}, state, *args[:3], 1, *args[4:])
+    assert failed == -1
+    np.testing.assert_array_equal(params["w"], [0.5])
