@@ -79,6 +79,15 @@ def _legend(ax, where: str) -> None:
         ax.legend(handles, labels, loc=where, fontsize="small", framealpha=0.9)
 
 
+def _labelled(ax, xlabel: str, ylabel: str, legend: str | None):
+    """``ax`` with its axis labels, and a legend at ``legend`` (none for None)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        _legend(ax, legend)
+    return ax
+
+
 def legend_handles(ax) -> tuple[list, list[str]]:
     """``(handles, labels)`` for a legend of ``ax``: its labelled artists, then a proxy
     artist per kind of critical point that `contour` marked on it (global minimum

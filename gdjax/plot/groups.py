@@ -11,7 +11,7 @@ from gdjax.plot._base import (
     Axes,
     _axes,
     _band,
-    _legend,
+    _labelled,
     _set_value_scale,
     _style,
     _value_scale,
@@ -57,11 +57,7 @@ def bands(
         color = _style(i, None, colors)[1]
         _band(ax, x, c, color, (f"{label}: mean of {c.shape[0]}", f"{label}: min-max"))
     _set_value_scale(ax, scale)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if legend and curves:
-        _legend(ax, legend)
-    return ax
+    return _labelled(ax, xlabel, ylabel, legend if curves else None)
 
 
 def histograms(
@@ -100,11 +96,7 @@ def histograms(
         alpha = 1.0 if i == 0 else 0.75
         ax.hist(sample, bins=edges, color=color, edgecolor="k", alpha=alpha, label=label)
     ax.yaxis.get_major_locator().set_params(integer=True)  # counts
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if legend and samples:
-        _legend(ax, legend)
-    return ax
+    return _labelled(ax, xlabel, ylabel, legend if samples else None)
 
 
 def errorbars(
@@ -159,11 +151,7 @@ def errorbars(
     )
     ax.set_xticks(x, list(labels))
     ax.set_xlim(-0.5, len(labels) - 0.5)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if legend:
-        _legend(ax, legend)
-    return ax
+    return _labelled(ax, xlabel, ylabel, legend)
 
 
 def bars(

@@ -17,6 +17,7 @@ from gdjax.plot._base import (
     _as_runs,
     _axes,
     _band,
+    _labelled,
     _legend,
     _pyplot,
     _set_value_scale,
@@ -184,11 +185,7 @@ def state_curves(
     for i, (label, curve_) in enumerate(curves.items()):
         _, color = _style(i + 1, None, None)  # red, blue, ...: black is for paths
         ax.plot(steps, np.asarray(curve_), color=color, lw=2.5, label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if legend:
-        _legend(ax, legend)
-    return ax
+    return _labelled(ax, xlabel, ylabel, legend)
 
 
 def animate(
