@@ -1,6 +1,6 @@
 """gdjax: gradient-descent optimizers for JAX as composable, pure gradient transformations."""
 
-from gdjax import keys, schedules, tree
+from gdjax import bound, keys, schedules, tree
 from gdjax.base import (
     EmptyState,
     GradientTransformation,
@@ -100,6 +100,7 @@ __all__ = [
     "amsgrad",
     "apply_if_finite",
     "apply_updates",
+    "bound",
     "chain",
     "clip",
     "clip_by_global_norm",

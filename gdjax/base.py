@@ -7,10 +7,13 @@ A gradient transformation is a pair of pure functions ``(init, update)``:
 
 It is a ``NamedTuple`` with exactly those two fields in that order, so a gdjax
 transformation can be used wherever optax expects one and the other way round.
+In gdjax both functions are `gdjax.bound.Bound` pytrees, so a whole
+transformation is a pytree of its hyperparameters.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
@@ -19,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from gdjax import tree
+from gdjax.bound import Bound, bind
 
 Params = Any
 """A pytree of arrays: the parameters being optimised."""
@@ -46,6 +50,8 @@ class GradientTransformation(NamedTuple):
     ``update(updates, state, params=None, **extra) -> (updates, state)``.
 
     Interchangeable with ``optax.GradientTransformation`` in both directions.
+    A gdjax one is a pytree: its leaves are its numeric hyperparameters, its
+    structure the kind and options (see `gdjax.bound`).
     """
 
     init: TransformInitFn
@@ -62,17 +68,21 @@ def init_empty_state(params: Params) -> EmptyState:
     return EmptyState()
 
 
+EMPTY_INIT: Bound = bind(init_empty_state)
+"""`init_empty_state` as a (leafless) pytree: the ``init`` of stateless transformations."""
+
+
+def _identity_update(updates, state, params=None):
+    del params
+    return updates, state
+
+
 def identity() -> GradientTransformation:
     """The transformation that returns the updates unchanged.
 
     Update: ``u = g``. Stateless.
     """
-
-    def update(updates, state, params=None):
-        del params
-        return updates, state
-
-    return GradientTransformation(init_empty_state, update)
+    return GradientTransformation(EMPTY_INIT, bind(_identity_update))
 
 
 def extra_args_filter(update_fn: Callable) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -80,10 +90,22 @@ def extra_args_filter(update_fn: Callable) -> Callable[[Mapping[str, Any]], dict
 
     An update function with ``**kwargs`` receives every extra argument; one that
     names keyword parameters beyond ``(updates, state, params)`` receives those;
-    any other receives none. The signature is read once, when the filter is built.
+    any other receives none. The signature is read once per module-level
+    function of a `Bound` (and bound names), every time for any other callable.
     """
+    if isinstance(update_fn, Bound):
+        return _filter_for(update_fn.fn, tuple(update_fn.hyperparams))
+    return _make_filter(update_fn)  # a closure: not cached, it may hold large arrays
+
+
+@functools.lru_cache(maxsize=1024)
+def _filter_for(fn: Callable, bound: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict]:
+    return _make_filter(fn, bound)
+
+
+def _make_filter(fn: Callable, bound: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any]], dict]:
     try:
-        parameters = list(inspect.signature(update_fn).parameters.values())
+        parameters = [p for p in inspect.signature(fn).parameters.values() if p.name not in bound]
     except (TypeError, ValueError):  # builtins and C functions without a signature
         return lambda extra: {}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
@@ -96,6 +118,25 @@ def extra_args_filter(update_fn: Callable) -> Callable[[Mapping[str, Any]], dict
     if not named:
         return lambda extra: {}
     return lambda extra: {k: v for k, v in extra.items() if k in named}
+
+
+def _chain_init(params: Params, *, transforms: tuple) -> tuple:
+    return tuple(init(params) for init in transforms)
+
+
+def _chain_update(updates, state, params=None, *, transforms: tuple, **extra):
+    if not isinstance(state, tuple) or len(state) != len(transforms):
+        got = len(state) if isinstance(state, tuple) else type(state).__name__
+        raise ValueError(
+            f"chain: the state holds {got} entries but the chain has "
+            f"{len(transforms)} transformations; pass the state that this "
+            "chain's init returned"
+        )
+    new_state = []
+    for update, s in zip(transforms, state, strict=True):
+        updates, s = update(updates, s, params, **extra_args_filter(update)(extra))
+        new_state.append(s)
+    return updates, tuple(new_state)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -113,26 +154,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     Returns:
       The composed transformation.
     """
-    filters = [extra_args_filter(t.update) for t in transforms]
-
-    def init(params: Params) -> tuple:
-        return tuple(t.init(params) for t in transforms)
-
-    def update(updates, state, params=None, **extra):
-        if not isinstance(state, tuple) or len(state) != len(transforms):
-            got = len(state) if isinstance(state, tuple) else type(state).__name__
-            raise ValueError(
-                f"chain: the state holds {got} entries but the chain has "
-                f"{len(transforms)} transformations; pass the state that this "
-                "chain's init returned"
-            )
-        new_state = []
-        for t, keep, s in zip(transforms, filters, state, strict=True):
-            updates, s = t.update(updates, s, params, **keep(extra))
-            new_state.append(s)
-        return updates, tuple(new_state)
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_chain_init, transforms=tuple(t.init for t in transforms)),
+        bind(_chain_update, transforms=tuple(t.update for t in transforms)),
+    )
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

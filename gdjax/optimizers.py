@@ -31,7 +31,15 @@ from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import arguments_of, check_flag
-from gdjax.base import GradientTransformation, Params, ScalarOrSchedule, chain, identity
+from gdjax.base import (
+    GradientTransformation,
+    Params,
+    ScalarOrSchedule,
+    _chain_init,
+    _chain_update,
+    identity,
+)
+from gdjax.bound import bind
 from gdjax.keys import KeyLike
 from gdjax.transforms.adaptive import (
     scale_by_adadelta,
@@ -54,27 +62,32 @@ def _as_array(x: Any) -> Any:
     return x if hasattr(x, "dtype") else jnp.asarray(x)
 
 
+def _alias_init(params, *, name, transforms):
+    tree.check_floating(params, name)
+    return _chain_init(params, transforms=transforms)
+
+
+def _alias_update(updates, state, params=None, *, name, transforms, **extra):
+    if not all(hasattr(x, "dtype") for x in jax.tree.leaves(updates)):
+        updates = jax.tree.map(_as_array, updates)
+    tree.check_floating(updates, name, "updates")
+    if params is not None:
+        tree.check_shapes(updates, params, ("updates", "params"))
+    return _chain_update(updates, state, params, transforms=transforms, **extra)
+
+
 def _alias(name: str, *transforms: GradientTransformation) -> GradientTransformation:
     """``chain(*transforms)`` with the boundary checks of the module docstring.
 
     Python numbers among the updates' leaves become arrays (as they would under
     ``jit``), so an eager ``update(1.0, state, 1.0)`` works as a jitted one does.
+    The transformations are held as `chain` holds them (``.update.transforms``),
+    so an alias's hyperparameters are its transformations' leaves.
     """
-    inner = chain(*transforms)
-
-    def init(params):
-        tree.check_floating(params, name)
-        return inner.init(params)
-
-    def update(updates, state, params=None, **extra):
-        if not all(hasattr(x, "dtype") for x in jax.tree.leaves(updates)):
-            updates = jax.tree.map(_as_array, updates)
-        tree.check_floating(updates, name, "updates")
-        if params is not None:
-            tree.check_shapes(updates, params, ("updates", "params"))
-        return inner.update(updates, state, params, **extra)
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_alias_init, name=name, transforms=tuple(t.init for t in transforms)),
+        bind(_alias_update, name=name, transforms=tuple(t.update for t in transforms)),
+    )
 
 
 def _momentum(

@@ -2,10 +2,15 @@
 
 A schedule is ``step -> value`` where ``step`` is the int32 count of updates
 already applied (0 at the first update). Pass one wherever a learning rate (or
-a weight decay) goes. The numeric arguments are data: they may be arrays or
-tracers, so ``jax.vmap`` over, say, ``init_value`` works. Step counts
-(``transition_steps``, boundaries) are Python integers that fix the shape of
-the schedule and are validated when it is built.
+a weight decay) goes. Each schedule is a `gdjax.bound.Bound` of a module-level
+function: a pytree whose leaves are its numeric arguments, the step counts
+(``transition_steps``, boundaries) included, since they enter only its
+arithmetic. So they may be arrays or tracers (``jax.vmap`` over, say,
+``init_value`` works), a schedule passed to ``jax.jit`` as an argument compiles
+once for all values, and two schedules of the same kind stack and vmap. Only
+the options (``staircase``, ``end_value=None``, the number of boundaries, a
+plain Python function given to `join`) are its structure. Concrete arguments
+are validated when the schedule is built.
 """
 
 from __future__ import annotations
@@ -13,21 +18,43 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from gdjax._validation import check_flag, check_range, check_step
 from gdjax.base import Schedule
+from gdjax.bound import bind
+
+
+def _traced(*values: Any) -> bool:
+    return any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _constant(count, *, value):
+    del count
+    return jnp.asarray(value)
 
 
 def constant(value: Any) -> Schedule:
     """``lr(t) = value``."""
-    return lambda count: jnp.asarray(value)
+    return bind(_constant, value=value)
 
 
 def _elapsed(count: Any, transition_begin: int, transition_steps: int, staircase: bool) -> Any:
     """Fraction of transitions done since ``transition_begin`` (floored if staircase)."""
     fraction = jnp.maximum(count - transition_begin, 0) / transition_steps
     return jnp.floor(fraction) if staircase else fraction
+
+
+def _exponential_decay(
+    count, *, init_value, transition_steps, decay_rate, transition_begin, staircase, end_value
+):
+    value = init_value * jnp.power(
+        decay_rate, _elapsed(count, transition_begin, transition_steps, staircase)
+    )
+    if end_value is None:
+        return value
+    return jnp.where(decay_rate < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value))
 
 
 def exponential_decay(
@@ -59,18 +86,22 @@ def exponential_decay(
     check_range(owner, "decay_rate", decay_rate, "(0, inf)")
     check_step(owner, "transition_begin", transition_begin, 0)
     check_flag(owner, "staircase", staircase)
+    return bind(
+        _exponential_decay,
+        init_value=init_value,
+        transition_steps=transition_steps,
+        decay_rate=decay_rate,
+        transition_begin=transition_begin,
+        staircase=staircase,
+        end_value=end_value,
+    )
 
-    def schedule(count):
-        value = init_value * jnp.power(
-            decay_rate, _elapsed(count, transition_begin, transition_steps, staircase)
-        )
-        if end_value is None:
-            return value
-        return jnp.where(
-            decay_rate < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value)
-        )
 
-    return schedule
+def _inverse_time_decay(
+    count, *, init_value, transition_steps, decay_rate, transition_begin, staircase
+):
+    elapsed = _elapsed(count, transition_begin, transition_steps, staircase)
+    return init_value / (1 + decay_rate * elapsed)
 
 
 def inverse_time_decay(
@@ -98,12 +129,21 @@ def inverse_time_decay(
     check_range(owner, "decay_rate", decay_rate, "[0, inf)")
     check_step(owner, "transition_begin", transition_begin, 0)
     check_flag(owner, "staircase", staircase)
+    return bind(
+        _inverse_time_decay,
+        init_value=init_value,
+        transition_steps=transition_steps,
+        decay_rate=decay_rate,
+        transition_begin=transition_begin,
+        staircase=staircase,
+    )
 
-    def schedule(count):
-        elapsed = _elapsed(count, transition_begin, transition_steps, staircase)
-        return init_value / (1 + decay_rate * elapsed)
 
-    return schedule
+def _piecewise_constant(count, *, init_value, boundaries, scales):
+    value = jnp.asarray(init_value, dtype=jnp.result_type(init_value, float))
+    for boundary, factor in zip(boundaries, scales, strict=True):
+        value = jnp.where(count >= boundary, value * factor, value)
+    return value
 
 
 def piecewise_constant(
@@ -123,14 +163,19 @@ def piecewise_constant(
     for boundary, factor in items:
         check_step(owner, "a boundary", boundary, 0)
         check_range(owner, "a scale", factor, "[0, inf)")
+    # Sorted once here; the boundaries and scales are data, their number is structure.
+    return bind(
+        _piecewise_constant,
+        init_value=init_value,
+        boundaries=tuple(boundary for boundary, _ in items),
+        scales=tuple(factor for _, factor in items),
+    )
 
-    def schedule(count):
-        value = jnp.asarray(init_value, dtype=jnp.result_type(init_value, float))
-        for boundary, factor in items:
-            value = jnp.where(count >= boundary, value * factor, value)
-        return value
 
-    return schedule
+def _polynomial(count, *, init_value, end_value, power, transition_steps, transition_begin):
+    done = jnp.clip(count - transition_begin, 0, transition_steps)
+    remaining = jnp.where(done < transition_steps, 1 - done / transition_steps, 0)
+    return (init_value - end_value) * remaining**power + end_value
 
 
 def polynomial(
@@ -165,20 +210,50 @@ def polynomial(
     check_step(owner, "transition_steps", transition_steps, 1)
     check_step(owner, "transition_begin", transition_begin, 0)
     check_range(owner, "power", power, "(0, inf)")
+    return bind(
+        _polynomial,
+        init_value=init_value,
+        end_value=end_value,
+        power=power,
+        transition_steps=transition_steps,
+        transition_begin=transition_begin,
+    )
 
-    def schedule(count):
-        done = jnp.clip(count - transition_begin, 0, transition_steps)
-        remaining = jnp.where(done < transition_steps, 1 - done / transition_steps, 0)
-        return (init_value - end_value) * remaining**power + end_value
 
-    return schedule
+def _linear(count, *, init_value, end_value, transition_steps, transition_begin):
+    # The power is the Python int 1, not a leaf: a linear schedule's leaves are its
+    # own arguments, and ``remaining**1`` stays an integer power (exactly remaining).
+    return _polynomial(
+        count,
+        init_value=init_value,
+        end_value=end_value,
+        power=1,
+        transition_steps=transition_steps,
+        transition_begin=transition_begin,
+    )
 
 
 def linear(
     init_value: Any, end_value: Any, transition_steps: int, transition_begin: int = 0
 ) -> Schedule:
     """Linear interpolation from ``init_value`` to ``end_value``: ``polynomial`` with power 1."""
-    return polynomial(init_value, end_value, 1, transition_steps, transition_begin)
+    owner = "linear"
+    check_step(owner, "transition_steps", transition_steps, 1)
+    check_step(owner, "transition_begin", transition_begin, 0)
+    return bind(
+        _linear,
+        init_value=init_value,
+        end_value=end_value,
+        transition_steps=transition_steps,
+        transition_begin=transition_begin,
+    )
+
+
+def _cosine_decay(count, *, init_value, decay_steps, alpha, exponent):
+    # The step is converted to float first: count/decay_steps must not overflow int32.
+    done = jnp.minimum(jnp.asarray(count, jnp.float32), decay_steps)
+    cosine = 0.5 * (1 + jnp.cos(jnp.pi * done / decay_steps))
+    return init_value * ((1 - alpha) * cosine**exponent + alpha)
 
 
 def cosine_decay(
@@ -198,14 +273,20 @@ def cosine_decay(
     """
     check_step("cosine_decay", "decay_steps", decay_steps, 1)
     check_range("cosine_decay", "exponent", exponent, "(0, inf)")
+    return bind(
+        _cosine_decay,
+        init_value=init_value,
+        decay_steps=decay_steps,
+        alpha=alpha,
+        exponent=exponent,
+    )
 
-    def schedule(count):
-        # The step is converted to float first: count/decay_steps must not overflow int32.
-        done = jnp.minimum(jnp.asarray(count, jnp.float32), decay_steps)
-        cosine = 0.5 * (1 + jnp.cos(jnp.pi * done / decay_steps))
-        return init_value * ((1 - alpha) * cosine**exponent + alpha)
 
-    return schedule
+def _join(count, *, schedules, boundaries):
+    value = schedules[0](count)
+    for boundary, later in zip(boundaries, schedules[1:], strict=True):
+        value = jnp.where(count < boundary, value, later(count - boundary))
+    return value
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -225,16 +306,38 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
         )
     for boundary in boundaries:
         check_step("join", "a boundary", boundary, 0)
-    if list(boundaries) != sorted(boundaries):
+    if not _traced(*boundaries) and list(boundaries) != sorted(boundaries):
         raise ValueError(f"join: boundaries must increase, got {list(boundaries)}")
+    # A gdjax schedule contributes its leaves; a plain function is an option (its identity).
+    return bind(_join, schedules=tuple(schedules), boundaries=tuple(boundaries))
 
-    def schedule(count):
-        value = schedules[0](count)
-        for boundary, later in zip(boundaries, schedules[1:], strict=True):
-            value = jnp.where(count < boundary, value, later(count - boundary))
-        return value
 
-    return schedule
+def _warmup_cosine_decay(
+    count, *, init_value, peak_value, warmup_steps, decay_steps, end_value, exponent
+):
+    # join([linear(init, peak, warmup), decay], [warmup]) written out: the same operations.
+    # peak * ((1 - end/peak) * c + end/peak), written without dividing by a peak that may be 0.
+    shape = _cosine_decay(
+        count - warmup_steps,
+        init_value=1.0,
+        decay_steps=decay_steps - warmup_steps,
+        alpha=0.0,
+        exponent=exponent,
+    )
+    decay = end_value + (peak_value - end_value) * shape
+    if isinstance(warmup_steps, int) and warmup_steps == 0:
+        # A Python 0 is never a tracer: leave out the warm-up's unused operations (speed).
+        return decay
+    # A 0-step warm-up is never selected (count >= 0), so a traced 0 gives the values of
+    # decay alone; max(., 1) keeps that unused branch free of 0/0.
+    warmup = _linear(
+        count,
+        init_value=init_value,
+        end_value=peak_value,
+        transition_steps=jnp.maximum(warmup_steps, 1),
+        transition_begin=0,
+    )
+    return jnp.where(count < warmup_steps, warmup, decay)
 
 
 def warmup_cosine_decay(
@@ -265,17 +368,18 @@ def warmup_cosine_decay(
     owner = "warmup_cosine_decay"
     check_step(owner, "warmup_steps", warmup_steps, 0)
     check_step(owner, "decay_steps", decay_steps, 1)
-    if decay_steps <= warmup_steps:
+    if not _traced(decay_steps, warmup_steps) and decay_steps <= warmup_steps:
         raise ValueError(
             f"{owner}: decay_steps counts the warm-up too and must exceed warmup_steps, "
             f"got decay_steps={decay_steps}, warmup_steps={warmup_steps}"
         )
-    # peak * ((1 - end/peak) * c + end/peak), written without dividing by a peak that may be 0.
-    shape = cosine_decay(1.0, decay_steps - warmup_steps, 0.0, exponent)
-
-    def decay(count):
-        return end_value + (peak_value - end_value) * shape(count)
-
-    if warmup_steps == 0:
-        return decay
-    return join([linear(init_value, peak_value, warmup_steps), decay], [warmup_steps])
+    check_range(owner, "exponent", exponent, "(0, inf)")
+    return bind(
+        _warmup_cosine_decay,
+        init_value=init_value,
+        peak_value=peak_value,
+        warmup_steps=warmup_steps,
+        decay_steps=decay_steps,
+        end_value=end_value,
+        exponent=exponent,
+    )

@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec as P
 
 from gdjax._validation import check_int, check_range
 from gdjax.base import EmptyState, GradientTransformation, apply_updates
+from gdjax.bound import Skeleton, bind, split, stacked_calls
 from gdjax.keys import for_run, is_key
 from gdjax.landscapes import Landscape
 from gdjax.optimizers import sgd
@@ -126,24 +127,30 @@ def nesterov_iterate(learning_rate: Any, momentum: Any) -> Iterate:
     momentum, whose trace comes after the rate; a scheduled rate; a wrapper) is
     refused with a ``ValueError`` when the run is traced, rather than
     recorded wrong.
+
+    The result is a `gdjax.bound.Bound` whose leaves are the rate and the
+    momentum: `run` passes them to its program as data, like the optimizer's,
+    so another rate compiles nothing.
     """
+    return bind(_nesterov_iterate, learning_rate=learning_rate, momentum=momentum)
 
-    def iterate(params: jax.Array, state: Any) -> jax.Array:
-        if not (
-            isinstance(state, tuple)
-            and len(state) == 2
-            and isinstance(state[0], TraceState)
-            and isinstance(state[1], EmptyState)
-        ):
-            raise ValueError(
-                "nesterov_iterate: the optimizer must be gdjax.sgd(learning_rate, momentum, "
-                "nesterov=True) with a constant learning rate, whose state is (TraceState, "
-                f"EmptyState); this state is {_describe_state(state)}, whose NAG iterate "
-                "this cannot recover"
-            )
-        return params + momentum * learning_rate * state[0].trace
 
-    return iterate
+def _nesterov_iterate(
+    params: jax.Array, state: Any, *, learning_rate: Any, momentum: Any
+) -> jax.Array:
+    if not (
+        isinstance(state, tuple)
+        and len(state) == 2
+        and isinstance(state[0], TraceState)
+        and isinstance(state[1], EmptyState)
+    ):
+        raise ValueError(
+            "nesterov_iterate: the optimizer must be gdjax.sgd(learning_rate, momentum, "
+            "nesterov=True) with a constant learning rate, whose state is (TraceState, "
+            f"EmptyState); this state is {_describe_state(state)}, whose NAG iterate "
+            "this cannot recover"
+        )
+    return params + momentum * learning_rate * state[0].trace
 
 
 def nag_iterate(
@@ -192,11 +199,15 @@ class _Options(NamedTuple):
     bound: float | None
     tol: float | None
     minima: tuple[tuple[float, ...], ...] | None  # (M, D), hashable: options key a cache
-    iterate: Iterate | None
 
 
 def _simulate(
-    optimizer: GradientTransformation, fn: Callable, starts: jax.Array, o: _Options, first: Any = 0
+    optimizer: GradientTransformation,
+    fn: Callable,
+    starts: jax.Array,
+    o: _Options,
+    first: Any = 0,
+    iterate: Iterate | None = None,
 ):
     """Traced body shared by `run` and `sweep`: descends from every start at once.
 
@@ -247,8 +258,8 @@ def _simulate(
         recorded = {"positions": x, "values": value}
         if o.record_state:
             recorded["states"] = state
-        if o.iterate is not None:
-            recorded["iterates"] = o.iterate(x, state)
+        if iterate is not None:
+            recorded["iterates"] = iterate(x, state)
         return recorded
 
     def steps(carry, count):
@@ -309,7 +320,7 @@ def _simulate(
         history_axes = {"positions": 1, "values": 1}
         if o.record_state:
             history_axes["states"] = 1
-        if o.iterate is not None:
+        if iterate is not None:
             history_axes["iterates"] = 1
     out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
     indices = first + jnp.arange(len(starts), dtype=jnp.int32)
@@ -358,12 +369,12 @@ def _scalar_option(name: str, value: Any) -> float | None:
     return float(value)
 
 
-def _options(num_steps, record_every, record_state, bound, tol, minima, iterate) -> _Options:
+def _options(num_steps, record_every, record_state, bound, tol, minima) -> _Options:
     check_int("run", "num_steps", num_steps, 0)
     check_int("run", "record_every", record_every, 0)
     bound, tol = _scalar_option("bound", bound), _scalar_option("tol", tol)
     record_every = min(int(record_every), int(num_steps)) if num_steps else 0
-    return _Options(int(num_steps), record_every, bool(record_state), bound, tol, minima, iterate)
+    return _Options(int(num_steps), record_every, bool(record_state), bound, tol, minima)
 
 
 def _mesh(devices: Sequence[jax.Device] | None) -> Mesh | None:
@@ -437,19 +448,25 @@ def run(
     """
     function, minima = _function_and_minima(fn, minima)
     points = _as_starts(starts, fn)
-    options = _options(num_steps, record_every, record_state, bound, tol, minima, iterate)
+    options = _options(num_steps, record_every, record_state, bound, tol, minima)
     mesh = _mesh(devices)
-    program = _run_program(optimizer, function, options, mesh, len(points))
-    out = program(_device_batch(mesh, points))
+    # The hyperparameters (the optimizer's, and the iterate's if it has any) are the
+    # program's arguments; the program is cached on the rest.
+    data, skeleton = split((optimizer, iterate))
+    program = _run_program(skeleton, function, options, mesh, len(points))
+    out = program(data, _device_batch(mesh, points))
     return Trajectories(steps=_record_steps(options), **_complete(out))
 
 
-# The jitted programs are cached on everything they close over (transformations and
-# landscapes hash by identity), so a second run of the same optimizer compiles nothing.
+# The jitted programs are cached on everything they close over: the skeleton of the
+# optimizer (its kind and options: another optimizer of the same kind, whatever its
+# values, compiles nothing; an optax transformation's closures hash by identity), the
+# landscape (by identity) and the options.
 @functools.lru_cache(maxsize=32)
-def _run_program(optimizer, function, options: _Options, mesh: Mesh | None, n: int):
-    def program(starts):
-        out = _simulate(optimizer, function, _batch_sharded(mesh, starts), options)
+def _run_program(skeleton: Skeleton, function, options: _Options, mesh: Mesh | None, n: int):
+    def program(data, starts):
+        optimizer, iterate = skeleton.fill(data)
+        out = _simulate(optimizer, function, _batch_sharded(mesh, starts), options, iterate=iterate)
         # Padding comes off inside the program: nothing is compiled after it.
         return {
             name: jax.tree.map(functools.partial(_take, n=n, axis=_batch_axis(name)), value)
@@ -566,18 +583,28 @@ def _axis(name: str, values: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=32)
-def _sweep_program(make_optimizer, names, function, options, mesh, count: int, shape: tuple):
-    def program(axes, indices, points):
+def _sweep_program(build, names, function, options, mesh, count: int, shape: tuple):
+    """The sweep's program. ``build`` is the `Skeleton` that every setting's optimizer
+    shares (the program takes their stacked data, one row per setting), or else
+    ``make_optimizer`` itself (the program takes the grid's axes and calls it)."""
+
+    def program(data, indices, points):
         # Setting i is the i-th point of the grid's product, in C order; its start n is
         # run i * N + n of the sweep (the keys of its optimizer state fold that in).
-        coordinates = jnp.unravel_index(indices, shape)
-
-        def one(index, *where):
-            setting = {n: axis[w] for n, axis, w in zip(names, axes, where, strict=True)}
-            optimizer = make_optimizer(**setting)
+        def run_one(index, optimizer):
             return _simulate(optimizer, function, points, options, index * len(points))
 
-        out = jax.vmap(one)(indices, *coordinates)
+        if isinstance(build, Skeleton):
+            rows = [leaf[indices] for leaf in data]
+            out = jax.vmap(lambda index, row: run_one(index, build.fill(row)))(indices, rows)
+        else:
+            coordinates = jnp.unravel_index(indices, shape)
+
+            def one(index, *where):
+                setting = {n: axis[w] for n, axis, w in zip(names, data, where, strict=True)}
+                return run_one(index, build(**setting))
+
+            out = jax.vmap(one)(indices, *coordinates)
         out = _batch_sharded(mesh, out)
         return jax.tree.map(lambda x: _take(x, n=count, axis=0).reshape(shape + x.shape[1:]), out)
 
@@ -602,9 +629,18 @@ def sweep(
     ``grid`` maps argument names of ``make_optimizer`` to 1-D sequences of
     values; their product becomes the leading axes of the result, in the
     order given. ``make_optimizer(**setting)`` receives traced values, so it
-    must treat them as data (every gdjax optimizer does). Each axis keeps its
-    dtype: an axis of ints reaches ``make_optimizer`` as int32 (a key seed,
-    say), of floats as float32. Example::
+    must treat them as data (every gdjax optimizer does); it is also called
+    twice with the first setting's concrete values, so the factory's checks
+    see them. Each axis keeps its dtype: an axis of ints reaches
+    ``make_optimizer`` as int32 (a key seed, say), of floats as float32.
+
+    When ``make_optimizer`` builds gdjax optimizers (pytrees of their
+    hyperparameters), the program takes the settings' hyperparameters as data
+    and is cached on the optimizers' kind and options: another grid of the
+    same shape, or another ``make_optimizer`` building the same kind, compiles
+    nothing. One whose values live in closures (an optax factory, a schedule
+    made from a lambda) is called inside the program instead, which is then
+    cached on ``make_optimizer`` itself. Example::
 
         result = sweep(lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
                        {"learning_rate": np.logspace(-3, 0, 20), "momentum": [0, 0.5, 0.9]},
@@ -639,22 +675,32 @@ def sweep(
     count = int(np.prod(shape))
     function, minima = _function_and_minima(fn, minima)
     points = jax.device_put(_as_starts(starts, fn))
-    options = _options(num_steps, record_every, False, bound, tol, minima, None)
+    options = _options(num_steps, record_every, False, bound, tol, minima)
     mesh = _mesh(devices)
-    program = _sweep_program(make_optimizer, names, function, options, mesh, count, shape)
+    coordinates = np.unravel_index(np.arange(count), shape)
+    settings = {
+        name: axis[where] for name, axis, where in zip(names, axes, coordinates, strict=True)
+    }
+    # Optimizers that are pytrees of their hyperparameters: the program takes their data,
+    # a row per setting, and is cached on their shared skeleton, so another grid of the
+    # same size (or another make_optimizer building the same kind) compiles nothing.
+    # Otherwise (an optax factory, a schedule made from a lambda: the values live in
+    # closures) make_optimizer is called inside the program, which is cached on it.
+    stacked = stacked_calls(make_optimizer, settings)
+    if stacked is None:
+        build, data = make_optimizer, jax.device_put(axes)
+    else:
+        data, build = stacked
+    program = _sweep_program(build, names, function, options, mesh, count, shape)
     indices = _device_batch(mesh, np.arange(count, dtype=np.int32))
-    out = program(jax.device_put(axes), indices, points)
+    out = program(data, indices, points)
     trajectories = None
     if options.record_every:
         # vmap put the settings first: (G, R, N, ...) for histories.
         trajectories = Trajectories(steps=_record_steps(options), **_complete(out))
-    coordinates = np.unravel_index(np.arange(count), shape)
     return SweepResult(
         names=names,
-        grid={
-            name: axis[where].reshape(shape)
-            for name, axis, where in zip(names, axes, coordinates, strict=True)
-        },
+        grid={name: setting.reshape(shape) for name, setting in settings.items()},
         final=out["final"],
         final_value=out["final_value"],
         diverged=out["diverged"],

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gdjax import bound
+
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -258,3 +260,67 @@ def safe_increment(count: jax.Array) -> jax.Array:
 def zero_count() -> jax.Array:
     """A fresh step counter: an int32 scalar zero."""
     return jnp.zeros([], jnp.int32)
+
+
+# --------------------------------------------------------------------------- by name
+
+KeyPath = tuple
+"""A path of JAX key entries (``GetAttrKey``, ``DictKey``, ``SequenceKey``) from the root."""
+
+
+def get_all_with_path(
+    tree: Any, key: str, filtering: Callable[[KeyPath, Any], bool] | None = None
+) -> list[tuple[KeyPath, Any]]:
+    """Every ``(path, value)`` in ``tree`` called ``key``, outermost first.
+
+    A value is called ``key`` when it is an optimizer's hyperparameter of that
+    name (``gdjax.adam(1e-3)`` has ``learning_rate``, ``b1``, ...), a
+    NamedTuple's field (a state's ``count``), a dict's key, or a NamedTuple of
+    that type name (``"ScaleByAdamState"``). A match is not searched inside.
+    ``filtering(path, value)`` keeps only some (as optax's ``tree_get_all_with_path``).
+    """
+    found = list(bound.find(tree, key))
+    return found if filtering is None else [(p, v) for p, v in found if filtering(p, v)]
+
+
+def get(
+    tree: Any,
+    key: str,
+    default: Any = None,
+    filtering: Callable[[KeyPath, Any], bool] | None = None,
+) -> Any:
+    """The one value in ``tree`` called ``key`` (see `get_all_with_path`), or ``default``.
+
+    ``get(gdjax.adam(1e-3), "learning_rate")`` is ``0.001``; ``get(state, "count")``
+    is Adam's step count. Raises ``KeyError`` if several values match (narrow
+    them with ``filtering``), as optax's ``tree.get`` does.
+    """
+    found = get_all_with_path(tree, key, filtering)
+    if not found:
+        return default
+    if len(found) > 1:
+        paths = ", ".join(jax.tree_util.keystr(p) for p, _ in found)
+        raise KeyError(
+            f"tree.get: {len(found)} values are called {key!r}, at {paths}; pass "
+            "filtering=lambda path, value: ... to choose one"
+        )
+    return found[0][1]
+
+
+def set(
+    tree: Any, filtering: Callable[[KeyPath, Any], bool] | None = None, /, **values: Any
+) -> Any:
+    """A copy of ``tree`` with every value called a key of ``values`` replaced.
+
+    On an optimizer this replaces hyperparameters without building it again:
+    ``tree.set(gdjax.adam(1e-3), learning_rate=1e-2)`` is ``gdjax.adam(1e-2)``,
+    with the same structure, so a program compiled for one runs the other. On
+    a state it replaces fields (``tree.set(state, count=0)``). Raises ``KeyError``
+    naming the keys that match nothing, as optax's ``tree.set`` does.
+    """
+    keep = filtering or (lambda path, value: True)
+    new, found = bound.replace(tree, values, keep)
+    missing = [name for name in values if name not in found]
+    if missing:
+        raise KeyError(f"tree.set: nothing in the tree is called {missing}")
+    return new

@@ -31,3 +31,10 @@ def test_data_parallel_benchmark_runs():
     ):
         assert row in out
     assert "no speed-up is expected" in out.lower()
+
+
+def test_recompile_benchmark_runs():
+    out = run_python("benchmarks/recompile.py", "--quick", timeout=600)
+    assert "| second call, a new `sgd(0.06)` |" in out
+    for command in ("`gdjax compare`, every rate halved", "`gdjax sweep`, 3 other rates"):
+        assert f"| {command} | after |" in out

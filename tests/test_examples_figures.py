@@ -26,6 +26,7 @@ FIGURES = {
     ],
     "saddle_and_valley.py": ["fig4_saddle_and_valley.png"],
     "noisy_ensemble.py": ["noisy_ensemble.png"],
+    "optimizer_pytrees.py": ["optimizer_pytrees.png"],
     "sparse_features.py": ["seed004_gd_momentum_nag.png", "seed004_adagrad_rmsprop_adam.png"],
 }
 _cache: dict[str, tuple[str, Path]] = {}
@@ -146,3 +147,12 @@ def test_noisy_ensemble_runs_are_each_their_own(tmp_path_factory):
     for eta in ("0.1", "0.3", "1"):
         assert rows[eta][0] == "256" and int(rows[eta][1]) > 0
     assert "the same call again is bit-identical: True" in out
+
+
+def test_optimizer_pytrees_compile_once_and_a_stack_equals_its_runs(tmp_path_factory):
+    out, _ = example("optimizer_pytrees.py", tmp_path_factory)
+    assert "compiled 1 time for 3 learning rates" in out
+    assert "the stack's leaves: [(4,), (4,), (4,), (4,), (4,)]" in out  # --quick: 4 rates
+    gap = float(re.search(r"differs from the stack's by at most (\S+)", out).group(1))
+    assert gap < 1e-4
+    assert re.search(r"learning_rate=0.02\): final loss [\d.]+, compiled 1 time in all", out)

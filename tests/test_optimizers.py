@@ -270,6 +270,44 @@ def test_numpy_and_jax_scalar_hyperparameters_behave_like_python_floats(name):
             np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
 
 
+# --------------------------------------------------------------------------- aliases as pytrees
+
+
+def test_an_alias_is_a_pytree_whose_structure_is_its_kind_and_options():
+    def structure(tx):
+        return jax.tree.structure(tx)
+
+    assert sorted(jax.tree.leaves(gdjax.sgd(0.1, 0.9))) == [0.1, 0.9]
+    paths = [
+        jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(gdjax.sgd(0.1))
+    ]
+    assert paths == [".update.transforms[1].learning_rate"]
+    assert structure(gdjax.sgd(0.1, 0.0)) == structure(gdjax.sgd(0.2, 0.9))
+    assert structure(gdjax.sgd(0.1)) != structure(gdjax.sgd(0.1, 0.9))  # None is an option
+    assert structure(gdjax.sgd(0.1, 0.9)) != structure(gdjax.sgd(0.1, 0.9, nesterov=True))
+    # A zero weight decay is a value like any other.
+    assert structure(gdjax.adamw(0.1, weight_decay=0.0)) == structure(gdjax.adamw(0.1))
+    assert structure(gdjax.adadelta()) == structure(gdjax.adadelta(0.5, weight_decay=0.1))
+    assert structure(gdjax.adam(0.1)) != structure(gdjax.nadam(0.1))
+
+
+def test_an_alias_passed_to_jit_keeps_its_boundary_checks():
+    params = {"w": jnp.ones(3)}
+    step = jax.jit(lambda tx, s, g: tx.update(g, s, params))
+    tx = gdjax.adam(0.1)
+    state = tx.init(params)
+    with pytest.raises(TypeError, match="adam"):
+        step(tx, state, {"w": jnp.ones(3, jnp.int32)})
+    with pytest.raises(ValueError, match="updates"):
+        step(tx, state, {"w": jnp.ones(2)})
+    with pytest.raises(TypeError, match="adam"):
+        jax.jit(lambda tx: tx.init({"w": jnp.ones(3, jnp.int32)}))(tx)
+    good = jax.jit(lambda tx, s: tx.update(params, s, params))
+    good(tx, state)
+    good(gdjax.adam(0.2, b1=0.5), state)
+    assert good._cache_size() == 1
+
+
 # --------------------------------------------------------------------------- hyperparameter_kinds
 
 

@@ -107,3 +107,151 @@ def test_numeric_arguments_are_data_that_vmap_sweeps():
 def test_bad_arguments_name_the_argument_and_the_range(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+# --------------------------------------------------------------------------- schedules as pytrees
+
+# name: (schedule, its numeric arguments in the order of its signature)
+LEAVES = {
+    "constant": (lambda: schedules.constant(0.3), [0.3]),
+    "exponential": (lambda: schedules.exponential_decay(0.1, 10, 0.5), [0.1, 10, 0.5, 0]),
+    "exponential-all": (
+        lambda: schedules.exponential_decay(0.1, 7, 0.5, 10, True, 0.01),
+        [0.1, 7, 0.5, 10, 0.01],
+    ),
+    "inverse-time": (
+        lambda: schedules.inverse_time_decay(0.5, 10, 2.0, 3, True),
+        [0.5, 10, 2.0, 3],
+    ),
+    "piecewise": (  # the boundaries (sorted), then their scales
+        lambda: schedules.piecewise_constant(1.0, {100: 0.1, 10: 0.5}),
+        [1.0, 10, 100, 0.5, 0.1],
+    ),
+    "polynomial": (lambda: schedules.polynomial(1.0, 0.1, 2.0, 100, 5), [1.0, 0.1, 2.0, 100, 5]),
+    "linear": (lambda: schedules.linear(0.0, 1.0, 50), [0.0, 1.0, 50, 0]),
+    "cosine": (lambda: schedules.cosine_decay(1.0, 100, 0.1, 2.0), [1.0, 100, 0.1, 2.0]),
+    "warmup-cosine": (
+        lambda: schedules.warmup_cosine_decay(0.0, 1.0, 10, 100, 0.05),
+        [0.0, 1.0, 10, 100, 0.05, 1.0],
+    ),
+    "join": (  # each schedule's leaves, then the boundaries
+        lambda: schedules.join([schedules.constant(1.0), schedules.linear(1.0, 0.0, 10)], [5]),
+        [1.0, 1.0, 0.0, 10, 0, 5],
+    ),
+    "join-a-plain-function": (  # a Python function is an option: no leaves
+        lambda: schedules.join([schedules.constant(1.0), _half], [5]),
+        [1.0, 5],
+    ),
+}
+
+
+def _half(count):
+    return jnp.asarray(0.5)
+
+
+@pytest.mark.parametrize("name", list(LEAVES))
+def test_a_schedules_leaves_are_its_numeric_arguments(name):
+    build, arguments = LEAVES[name]
+    leaves = jax.tree.leaves(build())
+    assert leaves == arguments
+    assert [type(x) for x in leaves] == [type(x) for x in arguments]
+    # Rebuilt from its leaves without the factory, it is the same schedule.
+    schedule = build()
+    again = jax.tree.unflatten(jax.tree.structure(schedule), jax.tree.leaves(schedule))
+    np.testing.assert_array_equal(jax.vmap(again)(STEPS), jax.vmap(schedule)(STEPS))
+
+
+# name: i -> a schedule whose every number depends on i (0, 1, 2), the options fixed
+FAMILIES = {
+    "constant": lambda i: schedules.constant(0.1 * (i + 1)),
+    "exponential": lambda i: schedules.exponential_decay(0.1 * (i + 1), 7 + i, 0.5 + 0.1 * i),
+    "exponential-staircase-end": lambda i: schedules.exponential_decay(
+        0.1 * (i + 1), 7 + i, 0.5 + 0.1 * i, 10 * i, True, 0.01 * (i + 1)
+    ),
+    "exponential-growth-capped": lambda i: schedules.exponential_decay(
+        0.1, 5, 1.5 + 0.1 * i, end_value=1.0 + i
+    ),
+    "inverse-time": lambda i: schedules.inverse_time_decay(
+        0.5 * (i + 1), 10 + i, 2.0 - 0.5 * i, 3 * i, True
+    ),
+    "piecewise": lambda i: schedules.piecewise_constant(
+        1.0 + i, {10 + i: 0.5, 100 * (i + 1): 0.1 * (i + 1)}
+    ),
+    "polynomial": lambda i: schedules.polynomial(1.0 + i, 0.1 * i, 0.5 + i, 10 + 45 * i, 5 * i),
+    "linear": lambda i: schedules.linear(0.1 * i, 1.0, 10 + 20 * i, 3 * i),
+    "cosine": lambda i: schedules.cosine_decay(1.0 + i, 100 * (i + 1), 0.1 * i, 1.0 + i),
+    "warmup-cosine": lambda i: schedules.warmup_cosine_decay(
+        0.1 * i, 1.0 + i, (0, 10, 3)[i], 100 + i, 0.05 * i, 1.0 + 0.5 * i
+    ),
+    "join": lambda i: schedules.join(
+        [schedules.constant(1.0 + i), schedules.linear(1.0, 0.1 * i, 10 + i)], [5 + 10 * i]
+    ),
+}
+
+
+def _closed_over(schedule):
+    return jax.jit(jax.vmap(lambda count: schedule(count)))(STEPS)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_schedule_as_a_jit_argument_traces_once(name):
+    traces = []
+
+    @jax.jit
+    def evaluate(schedule, steps):
+        traces.append(None)
+        return jax.vmap(schedule)(steps)
+
+    for i in range(3):
+        schedule = FAMILIES[name](i)
+        got = evaluate(schedule, STEPS)
+        np.testing.assert_allclose(got, _closed_over(schedule), rtol=1e-6, atol=1e-7)
+        assert np.isfinite(np.asarray(got)).all()
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_two_schedules_stacked_vmap(name):
+    make = FAMILIES[name]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), make(0), make(1))
+    got = jax.jit(jax.vmap(lambda schedule: jax.vmap(schedule)(STEPS)))(stacked)
+    for i in range(2):
+        np.testing.assert_allclose(got[i], _closed_over(make(i)), rtol=1e-6, atol=1e-7)
+
+
+def test_warmup_cosine_decay_has_one_structure_and_a_zero_step_warm_up_changes_nothing():
+    # warmup_steps is data: 0 and 10 give the same tree structure (one program when the
+    # schedule is a jit argument), and a traced 0 gives the values of no warm-up at all.
+    no_warmup = schedules.warmup_cosine_decay(0.3, 1.0, 0, 100, 0.05, 2.0)
+    warmup = schedules.warmup_cosine_decay(0.3, 1.0, 10, 100, 0.05, 2.0)
+    assert jax.tree.structure(no_warmup) == jax.tree.structure(warmup)
+    decay = schedules.cosine_decay(1.0, 100, 0.05, 2.0)
+    want = np.asarray(jax.jit(jax.vmap(decay))(STEPS))
+    for form in (
+        lambda s: jax.vmap(s)(STEPS),
+        lambda s: jax.jit(jax.vmap(s))(STEPS),
+        lambda s: jax.jit(lambda s: jax.vmap(s)(STEPS))(s),  # warmup_steps traced
+    ):
+        np.testing.assert_allclose(form(no_warmup), want, rtol=1e-6, atol=1e-7)
+    joined = schedules.join(
+        [schedules.linear(0.3, 1.0, 1), schedules.cosine_decay(1.0, 100, 0.05, 2.0)], [0]
+    )
+    np.testing.assert_array_equal(
+        jax.jit(jax.vmap(joined))(STEPS), jax.jit(jax.vmap(no_warmup))(STEPS)
+    )
+
+
+def test_schedules_of_the_same_kind_share_a_structure_and_options_change_it():
+    assert jax.tree.structure(schedules.linear(0.0, 1.0, 50)) == jax.tree.structure(
+        schedules.linear(1.0, 0.0, 7, 3)
+    )
+    one = schedules.exponential_decay(0.1, 10, 0.5)
+    assert jax.tree.structure(one) != jax.tree.structure(
+        schedules.exponential_decay(0.1, 10, 0.5, staircase=True)
+    )
+    assert jax.tree.structure(one) != jax.tree.structure(
+        schedules.exponential_decay(0.1, 10, 0.5, end_value=0.01)
+    )
+    assert jax.tree.structure(schedules.piecewise_constant(1.0, {10: 0.5})) != jax.tree.structure(
+        schedules.piecewise_constant(1.0, {10: 0.5, 20: 0.5})
+    )

@@ -5,7 +5,8 @@ Modules: `parsing` (every option and the help), one per subcommand (`compare`,
 `sweep`, `landscapes`, `figures`, `experiment`), `values` (reading option
 values), `registry` (the optimizers and their settings), `outputs` (output
 paths checked before any work; drawing last), `render` (tables and JSON),
-`drawing` (the command's figures) and `entry` (`main`).
+`drawing` (the command's figures), `cache` (``--compilation-cache``: JAX's
+persistent compilation cache) and `entry` (`main`).
 
 Bad input (an unknown optimizer, landscape or option, a malformed number or
 grid, an output path that cannot be written) exits with status 2 and one line

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 
+from gdjax.cli.cache import compilation_cache
 from gdjax.cli.parsing import build_parser, join_negative_starts
 from gdjax.cli.values import UsageError
 
@@ -20,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = join_negative_starts(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        with compilation_cache(args.compilation_cache) as directory:
+            args.compilation_cache = directory  # checked and made absolute (figures passes it on)
+            return args.run(args)
     except UsageError as error:
         # One line, whatever the message quotes (argparse echoes raw arguments).
         print(f"{error.prog}: error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gdjax.cli import outputs
+from gdjax.cli import cache, outputs
 from gdjax.cli.values import UsageError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
         for argv in DOCS_COMMANDS
     ]
     before = _files(out)
+    environment = cache.environment(args.compilation_cache)  # the jobs share the cache
     for i, (label, command) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {label}", flush=True)
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, env=environment)
         if result.returncode != 0:
             print(result.stderr, file=sys.stderr)
             print(f"gdjax: error: {label} failed (exit {result.returncode})", file=sys.stderr)

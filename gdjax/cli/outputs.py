@@ -4,7 +4,8 @@ A subcommand checks its output paths (and that matplotlib is there, unless
 ``--no-plot``) before it computes anything, so a long run never ends in an
 unwritable path; it prints its results, then draws. No directory is created
 that the user did not name: a figure's directory must exist, and ``gdjax
-figures --out DIR`` makes DIR but not its parents.
+figures --out DIR`` and ``gdjax --compilation-cache DIR`` make DIR but not its
+parents.
 """
 
 from __future__ import annotations
@@ -36,22 +37,22 @@ def figure_path(text: str, suffixes: tuple[str, ...] = (".png", ".gif")) -> Path
     return path
 
 
-def directory(text: str) -> Path:
-    """``--out DIR``: an existing writable directory, or one made now (not its parents)."""
+def directory(text: str, flag: str = "--out", what: str = "the figures") -> Path:
+    """``flag DIR``: an existing writable directory, or one made now (not its parents)."""
     path = Path(text)
     if not text.strip():
-        raise UsageError(f"--out {text!r}: give a directory")
+        raise UsageError(f"{flag} {text!r}: give a directory")
     if not _exists(path):
         problem = _directory_problem(path.parent)
         if problem:
-            raise UsageError(f"--out {text!r}: cannot make the directory: {problem}")
+            raise UsageError(f"{flag} {text!r}: cannot make the directory: {problem}")
         try:
             path.mkdir()
         except OSError as error:
-            raise UsageError(f"--out {text!r}: cannot make the directory: {error}") from None
+            raise UsageError(f"{flag} {text!r}: cannot make the directory: {error}") from None
     problem = _directory_problem(path)
     if problem:
-        raise UsageError(f"--out {text!r}: cannot write the figures there: {problem}")
+        raise UsageError(f"{flag} {text!r}: cannot write {what} there: {problem}")
     return path
 
 

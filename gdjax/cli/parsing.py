@@ -13,7 +13,7 @@ import textwrap
 
 import gdjax
 from gdjax import landscapes
-from gdjax.cli import compare, experiment, figures, registry, sweep
+from gdjax.cli import cache, compare, experiment, figures, registry, sweep
 from gdjax.cli import landscapes as listing
 from gdjax.cli.values import UsageError, choices
 
@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gdjax {gdjax.__version__}")
+    parser.add_argument(
+        "--compilation-cache",
+        metavar="DIR",
+        default=cache.default(),
+        help="keep the compiled programs in DIR (made if missing, not its parents) and load "
+        "them in later runs: another learning rate or grid of the same size compiles nothing "
+        f"(default: ${cache.ENVIRONMENT} if set, else no cache); give it before the command",
+    )
     commands = parser.add_subparsers(
         dest="command",
         required=True,

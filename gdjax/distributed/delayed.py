@@ -66,6 +66,7 @@ import numpy as np
 from gdjax import tree
 from gdjax._validation import INT32_MAX
 from gdjax.base import GradientTransformation, Params, extra_args_filter
+from gdjax.bound import Static, bind
 
 
 class DelayedState(NamedTuple):
@@ -115,6 +116,36 @@ def _check_slots(updates: Any, buffer: Any) -> None:
                 f"{jax.tree_util.keystr(path) or 'the root'}: updates {_shape(g)}, "
                 f"buffered gradients {tuple(slots.shape[1:])}"
             )
+
+
+def _delayed_init(params: Params, *, inner_init, delay) -> DelayedState:
+    tree.check_floating(params, "delayed")
+    buffer = jax.tree.map(lambda p: jnp.zeros((delay, *_shape(p)), tree.dtype_of(p)), params)
+    zero = tree.zero_count()
+    return DelayedState(zero, zero, buffer, inner_init(params))
+
+
+def _delayed_update(updates, state, params=None, *, inner_update, delay, **extra):
+    _check_slots(updates, state.buffer)
+    index = state.index
+    stale = jax.tree.map(
+        lambda b: jax.lax.dynamic_index_in_dim(b, index, keepdims=False), state.buffer
+    )
+    buffer = jax.tree.map(
+        lambda g, b: jax.lax.dynamic_update_index_in_dim(b, tree.as_dtype(g, b.dtype), index, 0),
+        updates,
+        state.buffer,
+    )
+    keep = extra_args_filter(inner_update)
+    out, inner_state = inner_update(stale, state.inner_state, params, **keep(extra))
+    ready = state.count >= delay
+    out = jax.tree.map(lambda u: jnp.where(ready, u, jnp.zeros_like(u)), out)
+    inner_state = jax.tree.map(
+        lambda new, old: jnp.where(ready, new, old), inner_state, state.inner_state
+    )
+    next_index = jnp.where(index + 1 < delay, index + 1, 0).astype(jnp.int32)
+    new_state = DelayedState(tree.safe_increment(state.count), next_index, buffer, inner_state)
+    return tree.cast_like(out, updates), new_state
 
 
 def delayed(inner: GradientTransformation, delay: int) -> GradientTransformation:
@@ -168,35 +199,9 @@ def delayed(inner: GradientTransformation, delay: int) -> GradientTransformation
     delay = _check_delay(delay)
     if delay == 0:
         return inner
-    keep = extra_args_filter(inner.update)
-
-    def init(params: Params) -> DelayedState:
-        tree.check_floating(params, "delayed")
-        buffer = jax.tree.map(lambda p: jnp.zeros((delay, *_shape(p)), tree.dtype_of(p)), params)
-        zero = tree.zero_count()
-        return DelayedState(zero, zero, buffer, inner.init(params))
-
-    def update(updates, state, params=None, **extra):
-        _check_slots(updates, state.buffer)
-        index = state.index
-        stale = jax.tree.map(
-            lambda b: jax.lax.dynamic_index_in_dim(b, index, keepdims=False), state.buffer
-        )
-        buffer = jax.tree.map(
-            lambda g, b: jax.lax.dynamic_update_index_in_dim(
-                b, tree.as_dtype(g, b.dtype), index, 0
-            ),
-            updates,
-            state.buffer,
-        )
-        out, inner_state = inner.update(stale, state.inner_state, params, **keep(extra))
-        ready = state.count >= delay
-        out = jax.tree.map(lambda u: jnp.where(ready, u, jnp.zeros_like(u)), out)
-        inner_state = jax.tree.map(
-            lambda new, old: jnp.where(ready, new, old), inner_state, state.inner_state
-        )
-        next_index = jnp.where(index + 1 < delay, index + 1, 0).astype(jnp.int32)
-        new_state = DelayedState(tree.safe_increment(state.count), next_index, buffer, inner_state)
-        return tree.cast_like(out, updates), new_state
-
-    return GradientTransformation(init, update)
+    # The delay sizes the buffer in the state: an option, not data. inner's init and
+    # update are pytrees (their hyperparameters the leaves) or, for optax, options.
+    return GradientTransformation(
+        bind(_delayed_init, inner_init=inner.init, delay=Static(delay)),
+        bind(_delayed_update, inner_update=inner.update, delay=Static(delay)),
+    )

@@ -61,6 +61,7 @@ from jax.sharding import PartitionSpec as P
 from gdjax import keys, tree
 from gdjax._validation import _concrete, check_range, check_step
 from gdjax.base import GradientTransformation, OptState, Params, extra_args_filter
+from gdjax.bound import Static, bind
 
 __all__ = [
     "EasgdState",
@@ -142,6 +143,126 @@ def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
             f"{owner}: num_workers={num_workers} is not a multiple of the {devices} devices "
             f"along mesh axis {axis!r}: each device must hold the same number of workers"
         )
+
+
+# --------------------------------------------------------------------------- the step
+
+
+def _moving_rate(count: jax.Array, alpha: Any, rho: Any, learning_rate: Any) -> Any:
+    """``α`` at step ``count``: ``alpha`` (a value or a schedule), else ``learning_rate * rho``."""
+    if alpha is not None:
+        return alpha(count) if callable(alpha) else alpha
+    rate = learning_rate(count) if callable(learning_rate) else learning_rate
+    return rate * rho
+
+
+def _along_workers(x: Any, mesh: Mesh | None, axis: str) -> Any:
+    """With a mesh, pins every leaf's leading (worker) axis to the mesh's ``axis``."""
+    if mesh is None:
+        return x
+    spread = NamedSharding(mesh, P(axis))
+    return jax.tree.map(lambda leaf: jax.lax.with_sharding_constraint(leaf, spread), x)
+
+
+def _everywhere(x: Any, mesh: Mesh | None) -> Any:
+    """With a mesh, replicates every leaf on it (the center and the step count)."""
+    if mesh is None:
+        return x
+    replicated = NamedSharding(mesh, P())
+    return jax.tree.map(lambda leaf: jax.lax.with_sharding_constraint(leaf, replicated), x)
+
+
+def _mean_of_workers(x: jax.Array) -> jax.Array:
+    # x^1 + mean_i (x^i - x^1): exactly x_0 when every worker starts at x_0.
+    first = x[0]
+    return (first + jnp.mean(x - first, axis=0)).astype(x.dtype)
+
+
+def _easgd_init(params: Params, *, local_init, num_workers, mesh, axis) -> EasgdState:
+    tree.check_floating(params, "easgd")
+    _workers("easgd", params, num_workers, "params")
+    params = _along_workers(params, mesh, axis)
+
+    def worker_init(worker_params, worker):
+        # local_init is written for one run: a key in its state (noisy_sgd's) would
+        # be every worker's. Folding in the worker's index gives each its own noise.
+        return keys.for_run(local_init(worker_params), worker)
+
+    center = jax.tree.map(_mean_of_workers, params)
+    local_state = jax.vmap(worker_init)(params, jnp.arange(num_workers))
+    return EasgdState(
+        count=_everywhere(tree.zero_count(), mesh),
+        center=_everywhere(center, mesh),
+        local_state=_along_workers(local_state, mesh, axis),
+    )
+
+
+def _communicate(operands):
+    local_updates, params, center, rate = operands
+    # The elastic differences α (x^i_t - x̃_t), at the values of step t.
+    elastic = tree.map(
+        lambda x, c: tree.scale(rate, x - c), params, center, names=("params", "center")
+    )
+    # What the workers lose, the center gains: x̃ + Σ_i α (x^i - x̃)   (Eq. 6).
+    new_center = jax.tree.map(
+        lambda c, e: (c + jnp.sum(e, axis=0)).astype(c.dtype), center, elastic
+    )
+    # x^i + u^i - α (x^i - x̃)   (Eq. 5).
+    out = jax.tree.map(lambda u, e: u - e.astype(u.dtype), local_updates, elastic)
+    return out, new_center
+
+
+def _wait(operands):
+    local_updates, _, center, _ = operands
+    return local_updates, center
+
+
+def _easgd_update(
+    updates,
+    state,
+    params=None,
+    *,
+    local_update,
+    alpha,
+    rho,
+    learning_rate,
+    tau,
+    mesh,
+    axis,
+    num_workers,
+    **extra,
+):
+    owner = "easgd"
+    if params is None:
+        raise ValueError(
+            f"{owner}: update needs the workers' params (the elastic force pulls them "
+            "toward the center): tx.update(grads, state, params)"
+        )
+    if not isinstance(state, EasgdState):
+        raise ValueError(
+            f"{owner}: the state must be the EasgdState that easgd's init returned, "
+            f"got {type(state).__name__}"
+        )
+    _workers(owner, params, num_workers, "params")
+    tree.check_shapes(params, updates, ("params", "updates"))
+    tree.check_structure(params, state.center, ("params", "state"))
+    keep = extra_args_filter(local_update)
+    local_updates, local_state = jax.vmap(
+        lambda g, s, p, e: local_update(g, s, p, **e), axis_size=num_workers
+    )(updates, state.local_state, params, keep(extra))
+    local_updates = tree.cast_like(local_updates, updates)
+    rate = _moving_rate(state.count, alpha, rho, learning_rate)
+    operands = (local_updates, params, state.center, rate)
+    if tau == 1:
+        out, center = _communicate(operands)
+    else:
+        out, center = jax.lax.cond(state.count % tau == 0, _communicate, _wait, operands)
+    new_state = EasgdState(
+        count=_everywhere(tree.safe_increment(state.count), mesh),
+        center=_everywhere(center, mesh),
+        local_state=_along_workers(local_state, mesh, axis),
+    )
+    return _along_workers(tree.cast_like(out, updates), mesh, axis), new_state
 
 
 # --------------------------------------------------------------------------- easgd
@@ -240,9 +361,6 @@ def easgd(
         )
     if alpha is not None:
         _check_alpha(owner, alpha, num_workers, "alpha")
-
-        def moving_rate(count: jax.Array) -> Any:
-            return alpha(count) if callable(alpha) else alpha
     else:
         if callable(rho):
             raise ValueError(f"{owner}: rho must be a number or an array, got {rho!r}")
@@ -252,102 +370,23 @@ def easgd(
         if rate is not None and elasticity is not None:  # tracers and schedules: data
             product = rate.astype(np.float64) * elasticity.astype(np.float64)
             _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
-
-        def moving_rate(count: jax.Array) -> Any:
-            rate = learning_rate(count) if callable(learning_rate) else learning_rate
-            return rate * rho
-
     if mesh is not None:
         _check_mesh(owner, mesh, axis, num_workers)
-        spread = NamedSharding(mesh, P(axis))
-        replicated = NamedSharding(mesh, P())
-
-        def along_workers(x: Any) -> Any:
-            return jax.tree.map(lambda leaf: jax.lax.with_sharding_constraint(leaf, spread), x)
-
-        def everywhere(x: Any) -> Any:
-            return jax.tree.map(lambda leaf: jax.lax.with_sharding_constraint(leaf, replicated), x)
-    else:
-
-        def along_workers(x: Any) -> Any:
-            return x
-
-        everywhere = along_workers
-
-    keep = extra_args_filter(local.update)
-
-    def init(params: Params) -> EasgdState:
-        tree.check_floating(params, owner)
-        _workers(owner, params, num_workers, "params")
-        params = along_workers(params)
-
-        def mean(x):
-            # x^1 + mean_i (x^i - x^1): exactly x_0 when every worker starts at x_0.
-            first = x[0]
-            return (first + jnp.mean(x - first, axis=0)).astype(x.dtype)
-
-        def worker_init(worker_params, worker):
-            # local.init is written for one run: a key in its state (noisy_sgd's) would
-            # be every worker's. Folding in the worker's index gives each its own noise.
-            return keys.for_run(local.init(worker_params), worker)
-
-        center = jax.tree.map(mean, params)
-        local_state = jax.vmap(worker_init)(params, jnp.arange(num_workers))
-        return EasgdState(
-            count=everywhere(tree.zero_count()),
-            center=everywhere(center),
-            local_state=along_workers(local_state),
-        )
-
-    def communicate(operands):
-        local_updates, params, center, rate = operands
-        # The elastic differences α (x^i_t - x̃_t), at the values of step t.
-        elastic = tree.map(
-            lambda x, c: tree.scale(rate, x - c), params, center, names=("params", "center")
-        )
-        # What the workers lose, the center gains: x̃ + Σ_i α (x^i - x̃)   (Eq. 6).
-        new_center = jax.tree.map(
-            lambda c, e: (c + jnp.sum(e, axis=0)).astype(c.dtype), center, elastic
-        )
-        # x^i + u^i - α (x^i - x̃)   (Eq. 5).
-        out = jax.tree.map(lambda u, e: u - e.astype(u.dtype), local_updates, elastic)
-        return out, new_center
-
-    def wait(operands):
-        local_updates, _, center, _ = operands
-        return local_updates, center
-
-    def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError(
-                f"{owner}: update needs the workers' params (the elastic force pulls them "
-                "toward the center): tx.update(grads, state, params)"
-            )
-        if not isinstance(state, EasgdState):
-            raise ValueError(
-                f"{owner}: the state must be the EasgdState that easgd's init returned, "
-                f"got {type(state).__name__}"
-            )
-        _workers(owner, params, num_workers, "params")
-        tree.check_shapes(params, updates, ("params", "updates"))
-        tree.check_structure(params, state.center, ("params", "state"))
-        local_updates, local_state = jax.vmap(
-            lambda g, s, p, e: local.update(g, s, p, **e), axis_size=num_workers
-        )(updates, state.local_state, params, keep(extra))
-        local_updates = tree.cast_like(local_updates, updates)
-        operands = (local_updates, params, state.center, moving_rate(state.count))
-        if tau == 1:
-            out, center = communicate(operands)
-        else:
-            out, center = jax.lax.cond(state.count % tau == 0, communicate, wait, operands)
-        new_state = EasgdState(
-            count=everywhere(tree.safe_increment(state.count)),
-            center=everywhere(center),
-            local_state=along_workers(local_state),
-        )
-        return along_workers(tree.cast_like(out, updates)), new_state
-
-    return GradientTransformation(init, update)
+    # The worker count and tau shape the program (vmap size, the cond): options. The
+    # moving rate and the local optimizer's hyperparameters are the leaves.
+    layout = {"mesh": mesh, "axis": axis, "num_workers": Static(num_workers)}
+    return GradientTransformation(
+        bind(_easgd_init, local_init=local.init, **layout),
+        bind(
+            _easgd_update,
+            local_update=local.update,
+            alpha=alpha,
+            rho=rho,
+            learning_rate=learning_rate,
+            tau=Static(tau),
+            **layout,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- helpers

@@ -41,7 +41,7 @@ class Runs(NamedTuple):
     ``(settings, seeds)`` for `fit_many`)."""
 
     params: Any  # the initial params (the epoch donates them: a copy of the user's)
-    hyper: Any  # what each run's optimizer is built from: `Task.make_optimizer`'s argument
+    hyper: Any  # each run's optimizer's data: `Task.make_optimizer`'s argument
     keys: jax.Array  # typed keys: epoch e of a run shuffles with fold_in(key, e)
     identity: Mapping[str, Any]  # what else a checkpoint must share with a run resuming it
 
@@ -131,24 +131,30 @@ def _start(
     task: Task, runs: Runs, options: Options, plan: Plan, parallel: DataParallel | None
 ) -> tuple[Programs, RunState, _Placed]:
     """The compiled programs, the run before its first epoch, and its fixed inputs."""
-    init = init_program(task.make_optimizer, runs.ndim)
     # A mesh lays the state out by its shapes, hence a trace of init (only then).
+    init = init_program(task.make_optimizer, runs.ndim)
     layout = layout_for(
         parallel, runs.params, lambda: jax.eval_shape(init, runs.params, runs.hyper)
     )
     evaluation = options.evaluation
     validation = None if evaluation is None else evaluation.data
     params = layout.place_params(runs.params)
-    hyper, keys, train, validation = layout.replicate(
-        (runs.hyper, runs.keys, task.train, validation)
-    )
+    keys, train, validation = layout.replicate((runs.keys, task.train, validation))
+    # A Python number among the hyperparameters goes to the programs as it is: jit
+    # takes it as a weakly typed scalar, as the optimizer closed over it would (an
+    # array of it would be strongly typed and promote low-precision params).
+    hyper = jax.tree.map(lambda x: x if _is_number(x) else layout.replicate(x), runs.hyper)
     programs = build(task, options.batching, evaluation, plan, layout, runs.ndim)
-    state = jax.jit(init, out_shardings=layout.state_shardings)(params, hyper)
+    state = programs.init(params, hyper)
     run = RunState(params, state, keys, Tally.start(keys.shape), None, new_records(), 0, 0)
     loss, _ = programs.evaluate(params, validation)
     if loss is not None:  # the first epoch's value=: the initial validation loss
         run.tally.value = np.asarray(layout.host(loss), np.float32)
     return programs, run, _Placed(layout, hyper, train, validation)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, complex)) and not isinstance(x, bool)
 
 
 def _epoch(programs: Programs, placed: _Placed, run: RunState, number: int, length: int) -> Epoch:

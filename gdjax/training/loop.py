@@ -18,16 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from gdjax.base import GradientTransformation
+from gdjax.bound import split
 from gdjax.distributed.data_parallel import DataParallel
 from gdjax.keys import as_key
 from gdjax.training.driver import Runs, drive
 from gdjax.training.history import History, NonFiniteLossError
 from gdjax.training.hooks import copy
 from gdjax.training.options import Batching, Checkpointing, EarlyStopping, Evaluation, Options
-from gdjax.training.program import LossFn, Task
+from gdjax.training.program import Filled, LossFn, Task
 from gdjax.training.runs import grid
 
 __all__ = [
@@ -72,7 +72,10 @@ def fit(
       loss_fn: ``(params, batch) -> losses``, one per example (the padding of a
         partial batch is masked out), or their mean.
       params: the initial params (not modified: training works on a copy).
-      optimizer: any gradient transformation.
+      optimizer: any gradient transformation. Its hyperparameters are an argument
+        of the compiled programs, which are kept: a second ``fit`` with an optimizer
+        of the same kind and options (another learning rate), the same ``loss_fn``,
+        batching and data shapes compiles nothing.
       train: a dataset: a pytree of arrays sharing their first axis.
       epochs: passes over the data; or
       steps: batches in all (the last epoch may be partial).
@@ -117,8 +120,11 @@ def fit(
     """
     options = Options(epochs, steps, batching, evaluation, early_stopping, checkpointing, progress)
     key = as_key(key, "fit", "key")
-    runs = Runs(copy(params), jnp.zeros([]), key, identity={})
-    task = Task(loss_fn, lambda hyper: optimizer, train)
+    # The optimizer's values travel as an argument of the programs, cached on the rest
+    # (its kind and options): a new learning rate compiles nothing.
+    data, skeleton = split(optimizer)
+    runs = Runs(copy(params), data, key, identity={})
+    task = Task(loss_fn, Filled(skeleton), train)
     return drive(task, runs, options, caller="fit", strict=True, parallel=parallel)
 
 
@@ -151,6 +157,14 @@ def fit_many(
     bools, typed PRNG keys as keys, so ``{"key": [0, 1]}`` or a patience works.
     Seed ``s`` draws the initial params (``init(fold_in(key(s), 0))``) and
     shuffles with ``fold_in(key(s), 1)``.
+
+    Every run's optimizer is built before the program (``make_optimizer`` is
+    called with the first setting's values, which its checks see, then under
+    ``jax.vmap`` for every run) and its hyperparameters are the program's
+    argument: a second ``fit_many`` with other settings of the same kind, the
+    same ``loss_fn``, batching and data shapes compiles nothing. A
+    ``make_optimizer`` that builds closures (an optax optimizer) is called
+    inside the program instead; its programs are kept on its identity.
 
     Each run is a run of its own. Run ``r``, counted in C order over the
     result's leading axes (``r = setting * len(seeds) + seed_index``), gets the

@@ -4,11 +4,21 @@ An epoch is one ``lax.scan`` over its batches, jit-compiled with the params
 and the optimizer state donated, so the update happens in place. Every
 program is written for one run and vmapped over the run axes (none for
 `fit`, settings and seeds for `fit_many`): many runs are one program.
+
+The optimizer is an argument of the programs, not a constant of them: a run's
+``hyper`` is its optimizer's data (`gdjax.bound.split`), and the program fills
+the optimizer's skeleton with it (`Filled`). The compiled programs are kept
+(`cached`) on what they close over: the loss, the skeleton, the batching, the
+plan, the layout, the metric and the run axes. So a second `fit` with a new
+learning rate, or a new optimizer of the same kind, compiles nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 import jax
@@ -16,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
-from gdjax.distributed.layout import Layout
+from gdjax.bound import Skeleton
+from gdjax.distributed.layout import Layout, OnMesh, SingleDevice
 from gdjax.training.data import Batches, epoch_batches, gather, num_examples
 from gdjax.training.options import Batching, Evaluation, Plan
 
@@ -26,23 +37,44 @@ LossFn = Callable[[Any, Any], jax.Array]
 
 class Task(NamedTuple):
     """What is trained: the loss, each run's optimizer (built from the run's
-    hyperparameters ``hyper``), and the data."""
+    hyperparameters ``hyper``), and the data.
+
+    The compiled programs are cached on ``loss_fn`` and ``make_optimizer``, so
+    ``make_optimizer`` should compare equal for equal programs (a `Filled`
+    skeleton does; a function compares by identity).
+    """
 
     loss_fn: LossFn
     make_optimizer: Callable[[Any], GradientTransformation]
     train: Any
 
 
+@dataclasses.dataclass(frozen=True)
+class Filled:
+    """``hyper -> skeleton.fill(hyper)``: the optimizer of a skeleton, given its data.
+
+    Equal skeletons (same kind and options, any values) make equal ``Filled``,
+    so the programs built on one serve the other.
+    """
+
+    skeleton: Skeleton
+
+    def __call__(self, hyper: list) -> GradientTransformation:
+        return self.skeleton.fill(hyper)
+
+
 class Programs(NamedTuple):
     """The compiled programs of a run, vmapped over its run axes.
 
     Attributes:
+      init: ``(params, hyper) -> state``: every run's optimizer state; see `init_program`.
       epoch: ``(params, state, hyper, keys, number, limit, value, active, train) ->
         (params, state, losses, failed)``, params and state donated; see `epoch_program`.
       evaluate: ``(params, data) -> (loss, metric)``: the full-batch mean loss and
         metric (None without one); ``(None, None)`` without an evaluation.
     """
 
+    init: Callable
     epoch: Callable
     evaluate: Callable
 
@@ -54,9 +86,17 @@ def batched(fn: Callable, ndim: int, in_axes: Any) -> Callable:
     return fn
 
 
-def init_program(make_optimizer: Callable[[Any], GradientTransformation], ndim: int) -> Callable:
-    """``(params, hyper) -> state``: every run's optimizer state, not yet compiled."""
-    return batched(lambda p, h: make_optimizer(h).init(p), ndim, (0, 0))
+def init_program(
+    make_optimizer: Callable[[Any], GradientTransformation], ndim: int, state_shardings: Any = None
+) -> Callable:
+    """``(params, hyper) -> state``: every run's optimizer state, jit-compiled (cached),
+    laid out by ``state_shardings`` (None: as JAX chooses)."""
+
+    def make() -> Callable:
+        init = batched(lambda p, h: make_optimizer(h).init(p), ndim, (0, 0))
+        return jax.jit(init, out_shardings=state_shardings)
+
+    return cached(("init", make_optimizer, ndim, _tree_key(state_shardings)), make)
 
 
 def build(
@@ -67,15 +107,90 @@ def build(
     layout: Layout,
     ndim: int,
 ) -> Programs:
-    """The epoch and evaluation programs of runs with ``ndim`` run axes."""
-    epoch = epoch_program(task, batching, plan, evaluation is not None, layout)
-    # Per run: params, state, hyper, key, value, active. Shared: number, limit, data.
-    in_axes = (0, 0, 0, 0, None, None, 0, 0, None)
-    program = jax.jit(batched(epoch, ndim, in_axes), donate_argnums=(0, 1))
+    """The init, epoch and evaluation programs of runs with ``ndim`` run axes, compiled
+    once for all calls that close over the same things (see `cached`)."""
+    # The program never reads the epochs' lengths: runs of other lengths share it.
+    plan = plan._replace(lengths=())
+    validated = evaluation is not None
+
+    def make_epoch() -> Callable:
+        # The data are arguments: the kept program must not hold on to them.
+        epoch = epoch_program(task._replace(train=None), batching, plan, validated, layout)
+        # Per run: params, state, hyper, key, value, active. Shared: number, limit, data.
+        in_axes = (0, 0, 0, 0, None, None, 0, 0, None)
+        return jax.jit(batched(epoch, ndim, in_axes), donate_argnums=(0, 1))
+
+    epoch_key = (task.loss_fn, task.make_optimizer, _batching_key(batching), plan, validated)
+    epoch = cached(("epoch", *epoch_key, _layout_key(layout), ndim), make_epoch)
+    init = init_program(task.make_optimizer, ndim, layout.state_shardings)
     if evaluation is None:
-        return Programs(program, _nothing_to_evaluate)
-    evaluate = evaluate_program(task.loss_fn, evaluation.metric)
-    return Programs(program, jax.jit(batched(evaluate, ndim, (0, None))))
+        return Programs(init, epoch, _nothing_to_evaluate)
+
+    def make_evaluate() -> Callable:
+        evaluate = evaluate_program(task.loss_fn, evaluation.metric)
+        return jax.jit(batched(evaluate, ndim, (0, None)))
+
+    evaluate = cached(("evaluate", task.loss_fn, evaluation.metric, ndim), make_evaluate)
+    return Programs(init, epoch, evaluate)
+
+
+# --------------------------------------------------------------------------- the cache
+
+CACHE_SIZE = 32
+"""Compiled programs kept, the most recently used (each holds its executables)."""
+
+_programs: OrderedDict[Hashable, Callable] = OrderedDict()
+_lock = threading.Lock()  # fit may run in threads
+
+
+def cached(key: Hashable, make: Callable[[], Callable]) -> Callable:
+    """The program ``make()`` built for an equal ``key`` before, else ``make()`` now.
+
+    ``key`` names everything the program closes over: functions by identity,
+    options by value. A key that cannot be hashed (an option that is not)
+    builds a program that is not kept.
+    """
+    try:
+        hash(key)
+    except TypeError:
+        return make()
+    with _lock:
+        program = _programs.get(key)
+    if program is None:
+        program = make()
+    with _lock:
+        program = _programs.setdefault(key, program)  # two threads share one
+        _programs.move_to_end(key)
+        while len(_programs) > CACHE_SIZE:
+            _programs.popitem(last=False)
+    return program
+
+
+def _tree_key(tree: Any) -> Hashable:
+    """A tree of hashable leaves (shardings) as a key: its structure and leaves."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(leaves)
+
+
+def _batching_key(batching: Batching) -> Hashable:
+    """The batching as a key: a fixed ``order`` by its values."""
+    order = batching.order
+    if order is not None:
+        order = np.asarray(order)
+        order = (order.dtype.str, order.shape, order.tobytes())
+    return batching._replace(order=order)
+
+
+def _layout_key(layout: Layout) -> Hashable:
+    """What the epoch reads of ``layout``: one device, or a mesh's axis and shardings.
+    Another layout is compared by identity."""
+    if isinstance(layout, SingleDevice):
+        return SingleDevice
+    if isinstance(layout, OnMesh):
+        parallel = layout.parallel
+        shardings = (layout.param_shardings, layout.state_shardings, layout.grad_shardings)
+        return OnMesh, parallel.mesh, parallel.axis, *(_tree_key(s) for s in shardings)
+    return layout
 
 
 def _nothing_to_evaluate(params: Any, data: Any) -> tuple[None, None]:

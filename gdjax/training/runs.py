@@ -4,10 +4,18 @@ Seed ``s`` draws its initial params from ``fold_in(key(s), 0)`` and shuffles wit
 ``fold_in(key(s), 1)``; run ``r`` (C order over ``(settings, seeds)``) folds ``r``
 into every key of its optimizer state, and a ``make_optimizer`` that takes a
 ``key`` gets ``fold_in(fold_in(key(s), 2), r)``.
+
+Every run's optimizer is built before the program, all at once
+(`gdjax.bound.stacked_calls`, with the run's settings and key as columns): the
+program takes their data, stacked on the run axes, and is cached on their
+shared skeleton, so another grid of the same kind compiles nothing. A
+``make_optimizer`` whose calls share no skeleton (it builds closures: an optax
+optimizer) is called inside the program instead, with each run's settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -17,9 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdjax.base import GradientTransformation
+from gdjax.bound import stacked_calls
 from gdjax.keys import for_run, is_key
 from gdjax.training.driver import Runs
 from gdjax.training.hooks import copy
+from gdjax.training.program import Filled, cached
 
 
 def grid(
@@ -39,7 +49,38 @@ def grid(
     for name, column in columns.items():
         identity[f"settings[{name!r}]"] = column
     hyper = run_hyper(columns, keys, takes_key(make_optimizer, columns))
-    return Runs(initial_params(init, keys), hyper, data_keys, identity), _per_run(make_optimizer)
+    stacked = _stacked(make_optimizer, hyper)
+    if stacked is None:  # built inside the program, from each run's settings
+        per_run = _PerRun(make_optimizer, built=False)
+    else:
+        data, skeleton = stacked
+        hyper = {"optimizer": data, "run": hyper["run"]}
+        per_run = _PerRun(Filled(skeleton), built=True)
+    return Runs(initial_params(init, keys), hyper, data_keys, identity), per_run
+
+
+def _stacked(make_optimizer: Callable[..., GradientTransformation], hyper: dict) -> Any:
+    """``(data, skeleton)``: every run's optimizer data, each leaf with the run axes in
+    front, and the skeleton they share; None when the calls share none (see
+    `gdjax.bound.stacked_calls`). Each run's call gets its settings and, if asked
+    for, its key: the same arguments as a call inside the program."""
+    grid = hyper["run"].shape
+    columns = {name: column.reshape(-1) for name, column in hyper["settings"].items()}
+    if "key" in hyper:
+        columns["key"] = hyper["key"].reshape(-1)
+    found = stacked_calls(make_optimizer, columns)
+    if found is None:
+        return None
+    data, skeleton = found
+    # One row per run, or one row (no settings, no key) for every run.
+    size = hyper["run"].size
+    data = [
+        x.reshape(*grid, *x.shape[1:])
+        if len(x) == size
+        else jnp.broadcast_to(x[0], (*grid, *x.shape[1:]))
+        for x in data
+    ]
+    return data, skeleton
 
 
 def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> Any:
@@ -51,23 +92,31 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
             jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (*shape, *jnp.shape(x))), init)
         )
     init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys.reshape(-1))
-    params = jax.jit(jax.vmap(init))(init_keys)
+    params = cached(("initial params", init), lambda: jax.jit(jax.vmap(init)))(init_keys)
     return jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), params)
 
 
-def _per_run(
-    make_optimizer: Callable[..., GradientTransformation],
-) -> Callable[[Any], GradientTransformation]:
-    """``hyper -> optimizer`` of one run: its settings (and key) as arguments, and an
-    ``init`` that makes the state's keys the run's own."""
+@dataclasses.dataclass(frozen=True)
+class _PerRun:
+    """``hyper -> optimizer`` of one run, with an ``init`` that makes the state's keys
+    the run's own (``for_run`` with the run's index).
 
-    def build(hyper: dict) -> GradientTransformation:
-        extra = {"key": hyper["key"]} if "key" in hyper else {}
-        optimizer = make_optimizer(**hyper["settings"], **extra)
+    ``built``: ``make_optimizer`` is a `Filled` skeleton and ``hyper["optimizer"]``
+    its data; else ``make_optimizer`` is the user's, called with the run's settings
+    (and key). Compared by value, so equal grids share their compiled programs.
+    """
+
+    make_optimizer: Callable[..., GradientTransformation]
+    built: bool
+
+    def __call__(self, hyper: dict) -> GradientTransformation:
+        if self.built:
+            optimizer = self.make_optimizer(hyper["optimizer"])
+        else:
+            extra = {"key": hyper["key"]} if "key" in hyper else {}
+            optimizer = self.make_optimizer(**hyper["settings"], **extra)
         # init is written for one run: the run's index makes its keys its own.
         return optimizer._replace(init=lambda p: for_run(optimizer.init(p), hyper["run"]))
-
-    return build
 
 
 def seed_list(seeds: Sequence[int] | int) -> np.ndarray:

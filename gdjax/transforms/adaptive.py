@@ -8,7 +8,6 @@ underflow nor divide 0 by 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -17,13 +16,14 @@ import jax.numpy as jnp
 from gdjax import tree
 from gdjax._validation import check_flag, check_range
 from gdjax.base import GradientTransformation, Params
+from gdjax.bound import bind
 
 
-def _inverse_root(eps: Any, eps_in_sqrt: bool) -> Callable[[jax.Array], jax.Array]:
+def _inverse_root(v: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
     """``1/sqrt(v + eps)`` (optax, Keras, seed 002) or ``1/(sqrt(v) + eps)`` (PyTorch)."""
     if eps_in_sqrt:
-        return lambda v: jax.lax.rsqrt(v + eps)
-    return lambda v: 1 / (jnp.sqrt(v) + eps)
+        return jax.lax.rsqrt(v + eps)
+    return 1 / (jnp.sqrt(v) + eps)
 
 
 def _centered_variance(m: jax.Array, v: jax.Array) -> jax.Array:
@@ -46,6 +46,20 @@ class ScaleByAdagradState(NamedTuple):
     """The running sum of squared gradients ``r``."""
 
     sum_of_squares: Params
+
+
+def _adagrad_init(params, *, initial_accumulator_value):
+    return ScaleByAdagradState(tree.full_like(params, initial_accumulator_value))
+
+
+def _adagrad_update(updates, state, params=None, *, eps, eps_in_sqrt):
+    del params
+    g = tree.widen(updates)
+    r = tree.map(lambda g, s: tree.abs_sq(g) + s, g, tree.widen(state.sum_of_squares))
+    out = tree.map(lambda g, s: jnp.where(s > 0, _inverse_root(s, eps, eps_in_sqrt), 0) * g, g, r)
+    return tree.cast_like(out, updates), ScaleByAdagradState(
+        tree.cast_like(r, state.sum_of_squares)
+    )
 
 
 def scale_by_adagrad(
@@ -71,21 +85,10 @@ def scale_by_adagrad(
     check_range(owner, "initial_accumulator_value", initial_accumulator_value, "[0, inf)")
     check_range(owner, "eps", eps, "[0, inf)")
     check_flag(owner, "eps_in_sqrt", eps_in_sqrt)
-    inverse_root = _inverse_root(eps, eps_in_sqrt)
-
-    def init(params):
-        return ScaleByAdagradState(tree.full_like(params, initial_accumulator_value))
-
-    def update(updates, state, params=None):
-        del params
-        g = tree.widen(updates)
-        r = tree.map(lambda g, s: tree.abs_sq(g) + s, g, tree.widen(state.sum_of_squares))
-        out = tree.map(lambda g, s: jnp.where(s > 0, inverse_root(s), 0) * g, g, r)
-        return tree.cast_like(out, updates), ScaleByAdagradState(
-            tree.cast_like(r, state.sum_of_squares)
-        )
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_adagrad_init, initial_accumulator_value=initial_accumulator_value),
+        bind(_adagrad_update, eps=eps, eps_in_sqrt=eps_in_sqrt),
+    )
 
 
 # --------------------------------------------------------------------------- RMSProp
@@ -103,6 +106,34 @@ class ScaleByRmsState(NamedTuple):
     count: jax.Array | None
     mu: Params | None
     nu: Params
+
+
+# centered and bias_correction are validated bools: they fix the state's structure.
+def _rms_init(params, *, initial_scale, centered, bias_correction):
+    return ScaleByRmsState(
+        count=tree.zero_count() if bias_correction else None,
+        mu=tree.zeros_like(params) if centered else None,
+        nu=tree.full_like(params, initial_scale),
+    )
+
+
+def _rms_update(updates, state, params=None, *, decay, eps, eps_in_sqrt, centered, bias_correction):
+    del params
+
+    def debias(moment, count):
+        return tree.bias_correction(moment, decay, count) if bias_correction else moment
+
+    g = tree.widen(updates)
+    count = tree.safe_increment(state.count) if bias_correction else None
+    nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
+    variance, mu = debias(nu, count), None
+    if centered:
+        mu = tree.update_moment(g, tree.widen(state.mu), decay, 1)
+        variance = tree.map(_centered_variance, debias(mu, count), variance)
+        mu = tree.cast_like(mu, state.mu)
+    out = tree.map(lambda g, s: _inverse_root(s, eps, eps_in_sqrt) * g, g, variance)
+    new_state = ScaleByRmsState(count, mu, tree.cast_like(nu, state.nu))
+    return tree.cast_like(out, updates), new_state
 
 
 def scale_by_rms(
@@ -147,34 +178,22 @@ def scale_by_rms(
         ("bias_correction", bias_correction),
     ):
         check_flag(owner, name, flag)
-    inverse_root = _inverse_root(eps, eps_in_sqrt)
-
-    # centered and bias_correction are validated bools: they fix the state's structure.
-    def debias(moment, count):
-        return tree.bias_correction(moment, decay, count) if bias_correction else moment
-
-    def init(params):
-        return ScaleByRmsState(
-            count=tree.zero_count() if bias_correction else None,
-            mu=tree.zeros_like(params) if centered else None,
-            nu=tree.full_like(params, initial_scale),
-        )
-
-    def update(updates, state, params=None):
-        del params
-        g = tree.widen(updates)
-        count = tree.safe_increment(state.count) if bias_correction else None
-        nu = tree.update_moment(g, tree.widen(state.nu), decay, 2)
-        variance, mu = debias(nu, count), None
-        if centered:
-            mu = tree.update_moment(g, tree.widen(state.mu), decay, 1)
-            variance = tree.map(_centered_variance, debias(mu, count), variance)
-            mu = tree.cast_like(mu, state.mu)
-        out = tree.map(lambda g, s: inverse_root(s) * g, g, variance)
-        new_state = ScaleByRmsState(count, mu, tree.cast_like(nu, state.nu))
-        return tree.cast_like(out, updates), new_state
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(
+            _rms_init,
+            initial_scale=initial_scale,
+            centered=centered,
+            bias_correction=bias_correction,
+        ),
+        bind(
+            _rms_update,
+            decay=decay,
+            eps=eps,
+            eps_in_sqrt=eps_in_sqrt,
+            centered=centered,
+            bias_correction=bias_correction,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- AdaDelta
@@ -185,6 +204,24 @@ class ScaleByAdadeltaState(NamedTuple):
 
     e_g: Params
     e_x: Params
+
+
+def _adadelta_init(params):
+    return ScaleByAdadeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
+
+
+def _adadelta_update(updates, state, params=None, *, rho, eps):
+    del params
+    g, e_x_before = tree.widen(updates), tree.widen(state.e_x)
+    e_g = tree.update_moment(g, tree.widen(state.e_g), rho, 2)
+    step = tree.map(
+        lambda g, eg, ex: jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g, g, e_g, e_x_before
+    )
+    e_x = tree.update_moment(step, e_x_before, rho, 2)
+    new_state = ScaleByAdadeltaState(
+        e_g=tree.cast_like(e_g, state.e_g), e_x=tree.cast_like(e_x, state.e_x)
+    )
+    return tree.cast_like(step, updates), new_state
 
 
 def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
@@ -204,24 +241,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     """
     check_range("scale_by_adadelta", "rho", rho, "[0, 1)")
     check_range("scale_by_adadelta", "eps", eps, "[0, inf)")
-
-    def init(params):
-        return ScaleByAdadeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
-
-    def update(updates, state, params=None):
-        del params
-        g, e_x_before = tree.widen(updates), tree.widen(state.e_x)
-        e_g = tree.update_moment(g, tree.widen(state.e_g), rho, 2)
-        step = tree.map(
-            lambda g, eg, ex: jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g, g, e_g, e_x_before
-        )
-        e_x = tree.update_moment(step, e_x_before, rho, 2)
-        new_state = ScaleByAdadeltaState(
-            e_g=tree.cast_like(e_g, state.e_g), e_x=tree.cast_like(e_x, state.e_x)
-        )
-        return tree.cast_like(step, updates), new_state
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(bind(_adadelta_init), bind(_adadelta_update, rho=rho, eps=eps))
 
 
 # --------------------------------------------------------------------------- Adam
@@ -242,6 +262,64 @@ class ScaleByAmsgradState(NamedTuple):
     mu: Params
     nu: Params
     nu_max: Params
+
+
+def _adam_moments(updates, state, b1, b2, nesterov):
+    """The new count and moments, and the debiased moments the step divides."""
+    g = tree.widen(updates)
+    count = tree.safe_increment(state.count)
+    mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
+    nu = tree.update_moment(g, tree.widen(state.nu), b2, 2)
+    if nesterov:
+        mu_hat = jax.tree.map(
+            lambda m, g: tree.scale(b1, m) + tree.scale(1 - b1, g),
+            tree.bias_correction(mu, b1, tree.safe_increment(count)),
+            tree.bias_correction(g, b1, count),
+        )
+    else:
+        mu_hat = tree.bias_correction(mu, b1, count)
+    return count, mu, nu, mu_hat, tree.bias_correction(nu, b2, count)
+
+
+def _adam_step(updates, mu_hat, nu_hat, eps, eps_root):
+    out = tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+    return tree.cast_like(out, updates)
+
+
+def _adam_init(params, *, mu_dtype):
+    return ScaleByAdamState(
+        count=tree.zero_count(),
+        mu=tree.zeros_like(params, dtype=mu_dtype),
+        nu=tree.zeros_like(params),
+    )
+
+
+def _adam_update(updates, state, params=None, *, b1, b2, eps, eps_root, nesterov):
+    del params
+    count, mu, nu, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
+    new_state = ScaleByAdamState(
+        count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+    )
+    return _adam_step(updates, mu_hat, nu_hat, eps, eps_root), new_state
+
+
+def _amsgrad_init(params, *, mu_dtype):
+    return ScaleByAmsgradState(
+        *_adam_init(params, mu_dtype=mu_dtype), nu_max=tree.zeros_like(params)
+    )
+
+
+def _amsgrad_update(updates, state, params=None, *, b1, b2, eps, eps_root, nesterov):
+    del params
+    count, mu, nu, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
+    nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
+    new_state = ScaleByAmsgradState(
+        count=count,
+        mu=tree.cast_like(mu, state.mu),
+        nu=tree.cast_like(nu, state.nu),
+        nu_max=tree.cast_like(nu_max, state.nu_max),
+    )
+    return _adam_step(updates, mu_hat, nu_max, eps, eps_root), new_state
 
 
 def scale_by_adam(
@@ -285,63 +363,33 @@ def scale_by_adam(
     check_flag(owner, "amsgrad", amsgrad)
     check_flag(owner, "nesterov", nesterov)
 
-    def plain_first_moment(mu, updates, count):
-        del updates
-        return tree.bias_correction(mu, b1, count)
+    # amsgrad is a validated bool: it fixes the state's type.
+    init, update = (_amsgrad_init, _amsgrad_update) if amsgrad else (_adam_init, _adam_update)
+    return GradientTransformation(
+        bind(init, mu_dtype=mu_dtype),
+        bind(update, b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+    )
 
-    def nesterov_first_moment(mu, updates, count):
-        return jax.tree.map(
-            lambda m, g: tree.scale(b1, m) + tree.scale(1 - b1, g),
-            tree.bias_correction(mu, b1, tree.safe_increment(count)),
-            tree.bias_correction(updates, b1, count),
-        )
 
-    first_moment = nesterov_first_moment if nesterov else plain_first_moment
+def _adamax_init(params):
+    return ScaleByAdamState(
+        count=tree.zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params)
+    )
 
-    def moments(updates, state):
-        g = tree.widen(updates)
-        count = tree.safe_increment(state.count)
-        mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
-        nu = tree.update_moment(g, tree.widen(state.nu), b2, 2)
-        return count, mu, nu, first_moment(mu, g, count), tree.bias_correction(nu, b2, count)
 
-    def step(updates, mu_hat, nu_hat):
-        out = tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
-        return tree.cast_like(out, updates)
-
-    def init(params):
-        return ScaleByAdamState(
-            count=tree.zero_count(),
-            mu=tree.zeros_like(params, dtype=mu_dtype),
-            nu=tree.zeros_like(params),
-        )
-
-    def update(updates, state, params=None):
-        del params
-        count, mu, nu, mu_hat, nu_hat = moments(updates, state)
-        new_state = ScaleByAdamState(
-            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
-        )
-        return step(updates, mu_hat, nu_hat), new_state
-
-    def init_amsgrad(params):
-        return ScaleByAmsgradState(*init(params), nu_max=tree.zeros_like(params))
-
-    def update_amsgrad(updates, state, params=None):
-        del params
-        count, mu, nu, mu_hat, nu_hat = moments(updates, state)
-        nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
-        new_state = ScaleByAmsgradState(
-            count=count,
-            mu=tree.cast_like(mu, state.mu),
-            nu=tree.cast_like(nu, state.nu),
-            nu_max=tree.cast_like(nu_max, state.nu_max),
-        )
-        return step(updates, mu_hat, nu_max), new_state
-
-    if amsgrad:
-        return GradientTransformation(init_amsgrad, update_amsgrad)
-    return GradientTransformation(init, update)
+def _adamax_update(updates, state, params=None, *, b1, b2, eps):
+    del params
+    g = tree.widen(updates)
+    count = tree.safe_increment(state.count)
+    mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
+    nu = tree.map(
+        lambda g, v: jnp.maximum(jnp.abs(g) + eps, tree.scale(b2, v)), g, tree.widen(state.nu)
+    )
+    out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), nu)
+    new_state = ScaleByAdamState(
+        count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+    )
+    return tree.cast_like(out, updates), new_state
 
 
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
@@ -360,24 +408,4 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
     check_range("scale_by_adamax", "b1", b1, "[0, 1)")
     check_range("scale_by_adamax", "b2", b2, "[0, 1)")
     check_range("scale_by_adamax", "eps", eps, "[0, inf)")
-
-    def init(params):
-        return ScaleByAdamState(
-            count=tree.zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params)
-        )
-
-    def update(updates, state, params=None):
-        del params
-        g = tree.widen(updates)
-        count = tree.safe_increment(state.count)
-        mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
-        nu = tree.map(
-            lambda g, v: jnp.maximum(jnp.abs(g) + eps, tree.scale(b2, v)), g, tree.widen(state.nu)
-        )
-        out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), nu)
-        new_state = ScaleByAdamState(
-            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
-        )
-        return tree.cast_like(out, updates), new_state
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(bind(_adamax_init), bind(_adamax_update, b1=b1, b2=b2, eps=eps))

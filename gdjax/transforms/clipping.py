@@ -9,7 +9,14 @@ import jax.numpy as jnp
 
 from gdjax import tree
 from gdjax._validation import check_range
-from gdjax.base import GradientTransformation, init_empty_state
+from gdjax.base import EMPTY_INIT, GradientTransformation
+from gdjax.bound import bind
+
+
+def _clip_update(updates, state, params=None, *, max_delta):
+    del params
+    clipped = jax.tree.map(lambda g: jnp.clip(g, -max_delta, max_delta).astype(g.dtype), updates)
+    return clipped, state
 
 
 def clip(max_delta: Any) -> GradientTransformation:
@@ -21,15 +28,18 @@ def clip(max_delta: Any) -> GradientTransformation:
       max_delta: ≥ 0.
     """
     check_range("clip", "max_delta", max_delta, "[0, inf)")
+    return GradientTransformation(EMPTY_INIT, bind(_clip_update, max_delta=max_delta))
 
-    def update(updates, state, params=None):
-        del params
-        clipped = jax.tree.map(
-            lambda g: jnp.clip(g, -max_delta, max_delta).astype(g.dtype), updates
-        )
-        return clipped, state
 
-    return GradientTransformation(init_empty_state, update)
+def _clip_by_global_norm_update(updates, state, params=None, *, max_norm):
+    del params
+    norm = tree.global_norm(updates)
+    small = norm < max_norm
+
+    def rescale(g):
+        return jax.lax.select(small, g, (g / norm.astype(g.dtype)) * jnp.asarray(max_norm, g.dtype))
+
+    return jax.tree.map(rescale, updates), state
 
 
 def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
@@ -46,17 +56,4 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
       max_norm: positive.
     """
     check_range("clip_by_global_norm", "max_norm", max_norm, "(0, inf)")
-
-    def update(updates, state, params=None):
-        del params
-        norm = tree.global_norm(updates)
-        small = norm < max_norm
-
-        def rescale(g):
-            return jax.lax.select(
-                small, g, (g / norm.astype(g.dtype)) * jnp.asarray(max_norm, g.dtype)
-            )
-
-        return jax.tree.map(rescale, updates), state
-
-    return GradientTransformation(init_empty_state, update)
+    return GradientTransformation(EMPTY_INIT, bind(_clip_by_global_norm_update, max_norm=max_norm))

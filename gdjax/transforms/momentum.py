@@ -9,12 +9,31 @@ import jax
 from gdjax import tree
 from gdjax._validation import check_flag, check_range
 from gdjax.base import GradientTransformation, Params
+from gdjax.bound import bind
 
 
 class TraceState(NamedTuple):
     """The momentum buffer ``t`` (the texts' velocity, up to the factor ``-lr``)."""
 
     trace: Params
+
+
+def _trace_init(params, *, accumulator_dtype):
+    return TraceState(trace=tree.zeros_like(params, dtype=accumulator_dtype))
+
+
+def _trace_update(updates, state, params=None, *, decay, nesterov):
+    del params
+
+    def accumulate(g, t):
+        # tree.scale: a NumPy or JAX decay must not promote bfloat16 to float32.
+        return g + tree.scale(decay, t)
+
+    new_trace = tree.map(accumulate, updates, state.trace)
+    # Nesterov steps along g + decay * t_k; the heavy ball along t_k.
+    direction = tree.map(accumulate, updates, new_trace) if nesterov else new_trace
+    out = tree.cast_like(direction, updates)
+    return out, TraceState(trace=tree.cast_like(new_trace, state.trace))
 
 
 def trace(
@@ -48,30 +67,10 @@ def trace(
     """
     check_range("trace", "decay", decay, "[0, 1]")
     check_flag("trace", "nesterov", nesterov)
-
-    def accumulate(g, t):
-        # tree.scale: a NumPy or JAX decay must not promote bfloat16 to float32.
-        return g + tree.scale(decay, t)
-
-    def init(params):
-        return TraceState(trace=tree.zeros_like(params, dtype=accumulator_dtype))
-
-    def heavy_ball(updates, new_trace):
-        del updates
-        return new_trace
-
-    def look_ahead(updates, new_trace):
-        return tree.map(accumulate, updates, new_trace)
-
-    direction = look_ahead if nesterov else heavy_ball
-
-    def update(updates, state, params=None):
-        del params
-        new_trace = tree.map(accumulate, updates, state.trace)
-        out = tree.cast_like(direction(updates, new_trace), updates)
-        return out, TraceState(trace=tree.cast_like(new_trace, state.trace))
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_trace_init, accumulator_dtype=accumulator_dtype),
+        bind(_trace_update, decay=decay, nesterov=nesterov),
+    )
 
 
 class EmaState(NamedTuple):
@@ -79,6 +78,19 @@ class EmaState(NamedTuple):
 
     count: jax.Array
     ema: Params
+
+
+def _ema_init(params, *, accumulator_dtype):
+    return EmaState(count=tree.zero_count(), ema=tree.zeros_like(params, dtype=accumulator_dtype))
+
+
+def _ema_update(updates, state, params=None, *, decay, debias):
+    del params
+    new_ema = tree.update_moment(updates, state.ema, decay, 1)
+    count = tree.safe_increment(state.count)
+    estimate = tree.bias_correction(new_ema, decay, count) if debias else new_ema
+    out = tree.cast_like(estimate, updates)
+    return out, EmaState(count=count, ema=tree.cast_like(new_ema, state.ema))
 
 
 def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> GradientTransformation:
@@ -101,26 +113,7 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
     """
     check_range("ema", "decay", decay, "[0, 1)")
     check_flag("ema", "debias", debias)
-
-    def init(params):
-        return EmaState(
-            count=tree.zero_count(), ema=tree.zeros_like(params, dtype=accumulator_dtype)
-        )
-
-    def raw(moment, count):
-        del count
-        return moment
-
-    def debiased(moment, count):
-        return tree.bias_correction(moment, decay, count)
-
-    estimate = debiased if debias else raw
-
-    def update(updates, state, params=None):
-        del params
-        new_ema = tree.update_moment(updates, state.ema, decay, 1)
-        count = tree.safe_increment(state.count)
-        out = tree.cast_like(estimate(new_ema, count), updates)
-        return out, EmaState(count=count, ema=tree.cast_like(new_ema, state.ema))
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_ema_init, accumulator_dtype=accumulator_dtype),
+        bind(_ema_update, decay=decay, debias=debias),
+    )

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gdjax import tree
 from gdjax._validation import check_range, named
 from gdjax.base import GradientTransformation
+from gdjax.bound import bind
 from gdjax.keys import as_key
 
 
@@ -18,6 +19,26 @@ class AddNoiseState(NamedTuple):
 
     count: jax.Array
     key: jax.Array
+
+
+def _add_noise_init(params, *, key, owner, name):
+    del params
+    return AddNoiseState(count=tree.zero_count(), key=as_key(key, owner, name))
+
+
+def _add_noise_update(updates, state, params=None, *, eta, gamma):
+    del params
+    count = tree.safe_increment(state.count)
+    std = jnp.sqrt(eta / count**gamma)
+    next_key, draw_key = jax.random.split(state.key)
+    treedef = jax.tree.structure(updates)
+    keys = jax.tree.unflatten(treedef, list(jax.random.split(draw_key, treedef.num_leaves)))
+    out = tree.map(
+        lambda g, k: g + std.astype(g.dtype) * jax.random.normal(k, g.shape, g.dtype),
+        updates,
+        keys,
+    )
+    return out, AddNoiseState(count=count, key=next_key)
 
 
 def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTransformation:
@@ -44,23 +65,8 @@ def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTrans
     key_owner, key_name = named("add_noise", "key")
     if not isinstance(key, jax.core.Tracer):
         as_key(key, key_owner, key_name)  # refuse a bad key here, not at init
-
-    def init(params):
-        del params
-        return AddNoiseState(count=tree.zero_count(), key=as_key(key, key_owner, key_name))
-
-    def update(updates, state, params=None):
-        del params
-        count = tree.safe_increment(state.count)
-        std = jnp.sqrt(eta / count**gamma)
-        next_key, draw_key = jax.random.split(state.key)
-        treedef = jax.tree.structure(updates)
-        keys = jax.tree.unflatten(treedef, list(jax.random.split(draw_key, treedef.num_leaves)))
-        out = tree.map(
-            lambda g, k: g + std.astype(g.dtype) * jax.random.normal(k, g.shape, g.dtype),
-            updates,
-            keys,
-        )
-        return out, AddNoiseState(count=count, key=next_key)
-
-    return GradientTransformation(init, update)
+    # The key (a seed or a typed key) is data: a stack of optimizers may hold one per run.
+    return GradientTransformation(
+        bind(_add_noise_init, key=key, owner=key_owner, name=key_name),
+        bind(_add_noise_update, eta=eta, gamma=gamma),
+    )

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gdjax import tree
 from gdjax._validation import check_range, check_step
 from gdjax.base import GradientTransformation
+from gdjax.bound import bind
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -30,6 +31,87 @@ class ReduceOnPlateauState(NamedTuple):
     cooldown_count: jax.Array
     count: jax.Array
     avg_value: jax.Array
+
+
+def _plateau_init(params):
+    dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)] or [jnp.float32]
+    floats = [d for d in dtypes if jnp.issubdtype(d, jnp.floating)] or [jnp.float32]
+    widest = max(floats, key=lambda d: jnp.finfo(d).bits)
+    narrowest = min(floats, key=lambda d: jnp.finfo(d).bits)
+    zero = tree.zero_count()
+    return ReduceOnPlateauState(
+        scale=jnp.ones([], narrowest),
+        best_value=jnp.full([], jnp.inf, widest),
+        plateau_count=zero,
+        cooldown_count=zero,
+        count=zero,
+        avg_value=jnp.zeros([], widest),
+    )
+
+
+def _threshold(best, rtol, atol):
+    # best - rtol * |best|, spelled as optax spells it for best >= 0 (so that the
+    # decisions stay bit-identical there); (1 - rtol) * best lies above a negative best.
+    below = jnp.where(best < 0, tree.scale(1 + rtol, best), tree.scale(1 - rtol, best))
+    # best starts at +inf: every finite value beats it (rtol = 1 would make 0 * inf NaN).
+    return jnp.where(best == jnp.inf, best, below - atol)
+
+
+class _Rule(NamedTuple):
+    """When to reduce the scale, and by how much (`reduce_on_plateau`'s arguments)."""
+
+    factor: Any
+    patience: Any
+    rtol: Any
+    atol: Any
+    cooldown: Any
+    min_scale: Any
+    accumulation_size: Any
+
+
+def _evaluate(state, rule):
+    factor, patience, cooldown, min_scale = (
+        rule.factor,
+        rule.patience,
+        rule.cooldown,
+        rule.min_scale,
+    )
+    improved = state.avg_value < _threshold(state.best_value, rule.rtol, rule.atol)
+    best = jnp.where(improved, state.avg_value, state.best_value)
+    plateau = jnp.where(improved, 0, tree.safe_increment(state.plateau_count))
+    cooling = state.cooldown_count > 0
+    reduce = jnp.logical_and(~cooling, plateau == patience)
+    reduced = jnp.maximum(
+        jnp.where(reduce, tree.scale(factor, state.scale), state.scale), min_scale
+    )
+    scale = jnp.where(cooling, state.scale, reduced)
+    return ReduceOnPlateauState(
+        scale=scale.astype(state.scale.dtype),
+        best_value=best.astype(state.best_value.dtype),
+        plateau_count=jnp.where(cooling | reduce, 0, plateau).astype(jnp.int32),
+        cooldown_count=jnp.where(
+            cooling, state.cooldown_count - 1, jnp.where(reduce, cooldown, 0)
+        ).astype(jnp.int32),
+        count=tree.zero_count(),
+        avg_value=jnp.zeros_like(state.avg_value),
+    )
+
+
+def _plateau_update(updates, state, params=None, *, value=None, rule):
+    # Only value= is an extra argument of update (chain passes the ones it names).
+    del params
+    if value is None:
+        raise ValueError(
+            "reduce_on_plateau needs the monitored value: call "
+            "update(updates, state, params, value=loss)"
+        )
+    count = tree.safe_increment(state.count)
+    mean = (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
+    state = state._replace(count=count, avg_value=mean.astype(state.avg_value.dtype))
+    state = jax.lax.cond(
+        count == rule.accumulation_size, lambda s: _evaluate(s, rule), lambda s: s, state
+    )
+    return jax.tree.map(lambda g: tree.scale(state.scale, g), updates), state
 
 
 def reduce_on_plateau(
@@ -80,61 +162,10 @@ def reduce_on_plateau(
     check_step(owner, "accumulation_size", accumulation_size, 1)
     if isinstance(rtol, (int, float)) and isinstance(atol, (int, float)) and rtol == atol == 0:
         raise ValueError(f"{owner}: rtol and atol cannot both be 0 (nothing would count as better)")
-
-    def init(params):
-        dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)] or [jnp.float32]
-        floats = [d for d in dtypes if jnp.issubdtype(d, jnp.floating)] or [jnp.float32]
-        widest = max(floats, key=lambda d: jnp.finfo(d).bits)
-        narrowest = min(floats, key=lambda d: jnp.finfo(d).bits)
-        zero = tree.zero_count()
-        return ReduceOnPlateauState(
-            scale=jnp.ones([], narrowest),
-            best_value=jnp.full([], jnp.inf, widest),
-            plateau_count=zero,
-            cooldown_count=zero,
-            count=zero,
-            avg_value=jnp.zeros([], widest),
-        )
-
-    def threshold(best):
-        # best - rtol * |best|, spelled as optax spells it for best >= 0 (so that the
-        # decisions stay bit-identical there); (1 - rtol) * best lies above a negative best.
-        below = jnp.where(best < 0, tree.scale(1 + rtol, best), tree.scale(1 - rtol, best))
-        # best starts at +inf: every finite value beats it (rtol = 1 would make 0 * inf NaN).
-        return jnp.where(best == jnp.inf, best, below - atol)
-
-    def evaluate(state):
-        improved = state.avg_value < threshold(state.best_value)
-        best = jnp.where(improved, state.avg_value, state.best_value)
-        plateau = jnp.where(improved, 0, tree.safe_increment(state.plateau_count))
-        cooling = state.cooldown_count > 0
-        reduce = jnp.logical_and(~cooling, plateau == patience)
-        reduced = jnp.maximum(
-            jnp.where(reduce, tree.scale(factor, state.scale), state.scale), min_scale
-        )
-        scale = jnp.where(cooling, state.scale, reduced)
-        return ReduceOnPlateauState(
-            scale=scale.astype(state.scale.dtype),
-            best_value=best.astype(state.best_value.dtype),
-            plateau_count=jnp.where(cooling | reduce, 0, plateau).astype(jnp.int32),
-            cooldown_count=jnp.where(
-                cooling, state.cooldown_count - 1, jnp.where(reduce, cooldown, 0)
-            ).astype(jnp.int32),
-            count=tree.zero_count(),
-            avg_value=jnp.zeros_like(state.avg_value),
-        )
-
-    def update(updates, state, params=None, *, value=None):
-        del params
-        if value is None:
-            raise ValueError(
-                "reduce_on_plateau needs the monitored value: call "
-                "update(updates, state, params, value=loss)"
-            )
-        count = tree.safe_increment(state.count)
-        mean = (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
-        state = state._replace(count=count, avg_value=mean.astype(state.avg_value.dtype))
-        state = jax.lax.cond(count == accumulation_size, evaluate, lambda s: s, state)
-        return jax.tree.map(lambda g: tree.scale(state.scale, g), updates), state
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_plateau_init),
+        bind(
+            _plateau_update,
+            rule=_Rule(factor, patience, rtol, atol, cooldown, min_scale, accumulation_size),
+        ),
+    )

@@ -8,13 +8,19 @@ import jax
 
 from gdjax import tree
 from gdjax._validation import check_range, named
-from gdjax.base import GradientTransformation, Schedule, init_empty_state
+from gdjax.base import EMPTY_INIT, GradientTransformation, Schedule
+from gdjax.bound import bind
 
 
 class ScaleByScheduleState(NamedTuple):
     """The number of updates applied so far (an int32 scalar)."""
 
     count: jax.Array
+
+
+def _scale_update(updates, state, params=None, *, step_size):
+    del params
+    return jax.tree.map(lambda g: tree.scale(step_size, g), updates), state
 
 
 def scale(step_size: float | jax.Array) -> GradientTransformation:
@@ -26,12 +32,19 @@ def scale(step_size: float | jax.Array) -> GradientTransformation:
       step_size: a float, or an array that broadcasts against every leaf.
     """
     check_range("scale", "step_size", step_size, "(-inf, inf)")
+    return GradientTransformation(EMPTY_INIT, bind(_scale_update, step_size=step_size))
 
-    def update(updates, state, params=None):
-        del params
-        return jax.tree.map(lambda g: tree.scale(step_size, g), updates), state
 
-    return GradientTransformation(init_empty_state, update)
+def _schedule_init(params):
+    del params
+    return ScaleByScheduleState(count=tree.zero_count())
+
+
+def _scale_by_schedule_update(updates, state, params=None, *, schedule):
+    del params
+    factor = schedule(state.count)
+    updates = jax.tree.map(lambda g: tree.scale(factor, g), updates)
+    return updates, ScaleByScheduleState(count=tree.safe_increment(state.count))
 
 
 def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
@@ -45,18 +58,41 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     """
     if not callable(schedule):
         raise ValueError(f"scale_by_schedule: schedule must be callable, got {schedule!r}")
+    return GradientTransformation(
+        bind(_schedule_init), bind(_scale_by_schedule_update, schedule=schedule)
+    )
 
-    def init(params):
-        del params
-        return ScaleByScheduleState(count=tree.zero_count())
 
-    def update(updates, state, params=None):
-        del params
-        factor = schedule(state.count)
-        updates = jax.tree.map(lambda g: tree.scale(factor, g), updates)
-        return updates, ScaleByScheduleState(count=tree.safe_increment(state.count))
+def _descend(updates, count, *, learning_rate, owner, name):
+    """``-lr * g`` per parameter, ``lr`` evaluated at ``count`` where it is a schedule."""
 
-    return GradientTransformation(init, update)
+    def descend(rate, subtree):
+        value = rate(count) if callable(rate) else rate
+        return jax.tree.map(lambda g: tree.scale(-value, g), subtree)
+
+    # Schedules are leaves even when they are pytrees themselves (a bound schedule,
+    # functools.partial): is_leaf=callable.
+    try:
+        return jax.tree.map(descend, learning_rate, updates, is_leaf=callable)
+    except ValueError as error:
+        raise tree.StructureError(
+            f"{owner}: a per-parameter {name} must have the "
+            "structure of the params, or a prefix of it:\n"
+            f"  learning_rate: {jax.tree.structure(learning_rate, is_leaf=callable)}\n"
+            f"  updates:       {jax.tree.structure(updates)}"
+        ) from error
+
+
+def _learning_rate_update(updates, state, params=None, *, learning_rate, owner, name):
+    del params
+    return _descend(updates, None, learning_rate=learning_rate, owner=owner, name=name), state
+
+
+def _scheduled_learning_rate_update(updates, state, params=None, *, learning_rate, owner, name):
+    del params
+    new_state = ScaleByScheduleState(count=tree.safe_increment(state.count))
+    out = _descend(updates, state.count, learning_rate=learning_rate, owner=owner, name=name)
+    return out, new_state
 
 
 def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
@@ -80,7 +116,7 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
       A transformation whose state is ``EmptyState`` for constant rates and
       `ScaleByScheduleState` if any rate is a schedule.
     """
-    # Named now: update's error below is raised outside the alias that built this.
+    # Named now: update's error is raised outside the alias that built this.
     owner, name = named("scale_by_learning_rate", "learning_rate")
     if learning_rate is None:
         raise ValueError(f"{owner}: {name} is required, got None")
@@ -90,39 +126,12 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
         raise ValueError(f"{owner}: {name} has no values: {learning_rate!r}")
     for rate in rates:
         check_range("scale_by_learning_rate", "learning_rate", rate, "[0, inf)")
-
-    def descend(rate, count, subtree):
-        value = rate(count) if callable(rate) else rate
-        return jax.tree.map(lambda g: tree.scale(-value, g), subtree)
-
-    def scaled(updates, count):
-        try:
-            return jax.tree.map(
-                lambda r, sub: descend(r, count, sub), learning_rate, updates, is_leaf=callable
-            )
-        except ValueError as error:
-            raise tree.StructureError(
-                f"{owner}: a per-parameter {name} must have the "
-                "structure of the params, or a prefix of it:\n"
-                f"  learning_rate: {jax.tree.structure(learning_rate, is_leaf=callable)}\n"
-                f"  updates:       {jax.tree.structure(updates)}"
-            ) from error
-
-    if not any(callable(rate) for rate in rates):
-
-        def update(updates, state, params=None):
-            del params
-            return scaled(updates, None), state
-
-        return GradientTransformation(init_empty_state, update)
-
-    def init_scheduled(params):
-        del params
-        return ScaleByScheduleState(count=tree.zero_count())
-
-    def update_scheduled(updates, state, params=None):
-        del params
-        new_state = ScaleByScheduleState(count=tree.safe_increment(state.count))
-        return scaled(updates, state.count), new_state
-
-    return GradientTransformation(init_scheduled, update_scheduled)
+    # Whether a rate is a schedule is structure (a bound schedule stays callable with
+    # traced leaves), so the state's type is chosen here.
+    if any(callable(rate) for rate in rates):
+        init, update = bind(_schedule_init), _scheduled_learning_rate_update
+    else:
+        init, update = EMPTY_INIT, _learning_rate_update
+    return GradientTransformation(
+        init, bind(update, learning_rate=learning_rate, owner=owner, name=name)
+    )

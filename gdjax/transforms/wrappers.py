@@ -15,6 +15,7 @@ import numpy as np
 from gdjax import tree
 from gdjax._validation import check_step
 from gdjax.base import GradientTransformation, Params, extra_args_filter
+from gdjax.bound import Static, bind
 
 # --------------------------------------------------------------------------- masked
 
@@ -57,6 +58,23 @@ def _hide(owner: str, mask_tree: Any, params: Any) -> Any:
     return _prefix_map(owner, lambda m, sub: sub if m else MaskedNode(), mask_tree, params)
 
 
+def _masked_init(params, *, inner, mask):
+    mask_tree = _mask_tree("masked", mask, params)
+    return MaskedState(inner(_hide("masked", mask_tree, params)))
+
+
+def _masked_update(updates, state, params=None, *, inner, mask, **extra):
+    mask_tree = _mask_tree("masked", mask, updates)
+    new, inner_state = inner(
+        _hide("masked", mask_tree, updates),
+        state.inner_state,
+        _hide("masked", mask_tree, params),
+        **extra_args_filter(inner)(extra),
+    )
+    merged = _prefix_map("masked", lambda m, n, g: n if m else g, mask_tree, new, updates)
+    return merged, MaskedState(inner_state)
+
+
 def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
     """Applies ``inner`` to the leaves where ``mask`` is True and passes the others through.
 
@@ -71,24 +89,13 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
       mask: a pytree of bools with the structure of the params (or a prefix
         of it), or a function ``params -> mask``.
     """
-    keep = extra_args_filter(inner.update)
-
-    def init(params):
-        mask_tree = _mask_tree("masked", mask, params)
-        return MaskedState(inner.init(_hide("masked", mask_tree, params)))
-
-    def update(updates, state, params=None, **extra):
-        mask_tree = _mask_tree("masked", mask, updates)
-        new, inner_state = inner.update(
-            _hide("masked", mask_tree, updates),
-            state.inner_state,
-            _hide("masked", mask_tree, params),
-            **keep(extra),
-        )
-        merged = _prefix_map("masked", lambda m, n, g: n if m else g, mask_tree, new, updates)
-        return merged, MaskedState(inner_state)
-
-    return GradientTransformation(init, update)
+    if not callable(mask):
+        _mask_tree("masked", mask, None)  # a bad mask fails here, not at the first init
+    # The mask's bools (or its function) are options: they decide the state's structure.
+    return GradientTransformation(
+        bind(_masked_init, inner=inner.init, mask=mask),
+        bind(_masked_update, inner=inner.update, mask=mask),
+    )
 
 
 # --------------------------------------------------------------------------- apply_if_finite
@@ -110,6 +117,31 @@ class ApplyIfFiniteState(NamedTuple):
     inner_state: Any
 
 
+def _apply_if_finite_init(params, *, inner):
+    zero = tree.zero_count()
+    return ApplyIfFiniteState(zero, jnp.array(True), zero, inner(params))
+
+
+def _apply_if_finite_update(updates, state, params=None, *, inner, max_consecutive_errors, **extra):
+    leaves = jax.tree.leaves(updates)
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves] or [True]))
+    notfinite_count = jnp.where(finite, 0, tree.safe_increment(state.notfinite_count))
+
+    def apply(_):
+        return inner(updates, state.inner_state, params, **extra_args_filter(inner)(extra))
+
+    def skip(_):
+        return tree.zeros_like(updates), state.inner_state
+
+    updates, inner_state = jax.lax.cond(
+        finite | (notfinite_count > max_consecutive_errors), apply, skip, None
+    )
+    total = jnp.where(finite, state.total_notfinite, tree.safe_increment(state.total_notfinite))
+    return updates, ApplyIfFiniteState(
+        notfinite_count.astype(jnp.int32), finite, total, inner_state
+    )
+
+
 def apply_if_finite(
     inner: GradientTransformation, max_consecutive_errors: int
 ) -> GradientTransformation:
@@ -126,32 +158,14 @@ def apply_if_finite(
       max_consecutive_errors: non-finite steps in a row to skip, >= 0.
     """
     check_step("apply_if_finite", "max_consecutive_errors", max_consecutive_errors, 0)
-    keep = extra_args_filter(inner.update)
-
-    def init(params):
-        zero = tree.zero_count()
-        return ApplyIfFiniteState(zero, jnp.array(True), zero, inner.init(params))
-
-    def update(updates, state, params=None, **extra):
-        leaves = jax.tree.leaves(updates)
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves] or [True]))
-        notfinite_count = jnp.where(finite, 0, tree.safe_increment(state.notfinite_count))
-
-        def apply(_):
-            return inner.update(updates, state.inner_state, params, **keep(extra))
-
-        def skip(_):
-            return tree.zeros_like(updates), state.inner_state
-
-        updates, inner_state = jax.lax.cond(
-            finite | (notfinite_count > max_consecutive_errors), apply, skip, None
-        )
-        total = jnp.where(finite, state.total_notfinite, tree.safe_increment(state.total_notfinite))
-        return updates, ApplyIfFiniteState(
-            notfinite_count.astype(jnp.int32), finite, total, inner_state
-        )
-
-    return GradientTransformation(init, update)
+    return GradientTransformation(
+        bind(_apply_if_finite_init, inner=inner.init),
+        bind(
+            _apply_if_finite_update,
+            inner=inner.update,
+            max_consecutive_errors=max_consecutive_errors,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- partition
@@ -161,6 +175,30 @@ class PartitionState(NamedTuple):
     """One inner state per parameter group, keyed by the group's label."""
 
     inner_states: dict
+
+
+def _partition_init(params, *, transforms, labels):
+    label_tree = labels(params) if callable(labels) else labels
+    unknown = set(jax.tree.leaves(label_tree)) - set(transforms)
+    if unknown:
+        raise ValueError(
+            f"partition: labels {sorted(map(repr, unknown))} have no transformation; "
+            f"the transforms are for {sorted(map(repr, transforms))}"
+        )
+    return PartitionState({label: init(params) for label, init in transforms.items()})
+
+
+def _partition_update(updates, state, params=None, *, transforms, **extra):
+    # The groups are disjoint, so the order they are applied in does not matter.
+    new_states = {}
+    for label, update in transforms.items():
+        updates, new_states[label] = update(updates, state.inner_states[label], params, **extra)
+    return updates, PartitionState(new_states)
+
+
+def _group_mask(params: Params, *, labels: Any, label: Hashable) -> Any:
+    label_tree = labels(params) if callable(labels) else labels
+    return jax.tree.map(lambda x: bool(x == label), label_tree)
 
 
 def partition(
@@ -178,35 +216,20 @@ def partition(
     """
     if not transforms:
         raise ValueError("partition: transforms must name at least one group")
-    groups = {
-        label: functools.partial(_group_mask, labels=labels, label=label) for label in transforms
+    # Labels shape the program (an int label is not a number to trace): options.
+    labels = Static(labels)
+    wrapped = {
+        label: masked(tx, bind(_group_mask, labels=labels, label=Static(label)))
+        for label, tx in transforms.items()
     }
-    wrapped = {label: masked(tx, groups[label]) for label, tx in transforms.items()}
-
-    def init(params):
-        label_tree = labels(params) if callable(labels) else labels
-        unknown = set(jax.tree.leaves(label_tree)) - set(transforms)
-        if unknown:
-            raise ValueError(
-                f"partition: labels {sorted(map(repr, unknown))} have no transformation; "
-                f"the transforms are for {sorted(map(repr, transforms))}"
-            )
-        return PartitionState({label: tx.init(params) for label, tx in wrapped.items()})
-
-    def update(updates, state, params=None, **extra):
-        new_states = {}
-        for label, tx in wrapped.items():
-            updates, new_states[label] = tx.update(
-                updates, state.inner_states[label], params, **extra
-            )
-        return updates, PartitionState(new_states)
-
-    return GradientTransformation(init, update)
-
-
-def _group_mask(params: Params, *, labels: Any, label: Hashable) -> Any:
-    label_tree = labels(params) if callable(labels) else labels
-    return jax.tree.map(lambda x: bool(x == label), label_tree)
+    return GradientTransformation(
+        bind(
+            _partition_init,
+            transforms={label: tx.init for label, tx in wrapped.items()},
+            labels=labels,
+        ),
+        bind(_partition_update, transforms={label: tx.update for label, tx in wrapped.items()}),
+    )
 
 
 # --------------------------------------------------------------------------- inject_hyperparams
@@ -223,6 +246,56 @@ class InjectHyperparamsState(NamedTuple):
     count: jax.Array
     hyperparams: dict
     inner_state: Any
+
+
+def _hyperparam_dtype(params: Params, hyperparam_dtype: Any) -> Any:
+    if hyperparam_dtype is not None:
+        return hyperparam_dtype
+    # At least float32: in bfloat16, b2=0.999 rounds to 1.0 and Adam divides 0 by 0.
+    floats = [
+        jnp.result_type(x)
+        for x in jax.tree.leaves(params)
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
+    return max([*floats, jnp.dtype(jnp.float32)], key=lambda d: jnp.finfo(d).bits)
+
+
+def _stored(value: Any, dtype: Any) -> jax.Array:
+    # Strongly typed, so that the state's types are the same after every step
+    # and a jitted update is traced once.
+    value = jnp.asarray(value)
+    if jnp.issubdtype(value.dtype, jnp.floating):
+        return jnp.asarray(value, dtype=dtype)
+    return jnp.asarray(value, dtype=value.dtype)
+
+
+def _values_at(count: jax.Array, current: dict, scheduled: dict, dtype: Any) -> dict:
+    values = {k: _stored(v, dtype) for k, v in current.items()}
+    values.update({k: _stored(f(count), dtype) for k, f in scheduled.items()})
+    return values
+
+
+def _inject_init(params, *, factory, fixed, numeric, scheduled, hyperparam_dtype):
+    count = tree.zero_count()
+    hyperparams = _values_at(count, numeric, scheduled, _hyperparam_dtype(params, hyperparam_dtype))
+    inner = factory(**fixed, **hyperparams)
+    return InjectHyperparamsState(count, hyperparams, inner.init(params))
+
+
+def _inject_update(
+    updates, state, params=None, *, factory, fixed, scheduled, hyperparam_dtype, **extra
+):
+    # The numeric values are the state's (the user may have set them), not the initial ones.
+    dtype = _hyperparam_dtype(updates if params is None else params, hyperparam_dtype)
+    numeric_now = {k: v for k, v in state.hyperparams.items() if k not in scheduled}
+    hyperparams = _values_at(state.count, numeric_now, scheduled, dtype)
+    inner = factory(**fixed, **hyperparams)
+    updates, inner_state = inner.update(
+        updates, state.inner_state, params, **extra_args_filter(inner.update)(extra)
+    )
+    return updates, InjectHyperparamsState(
+        tree.safe_increment(state.count), hyperparams, inner_state
+    )
 
 
 def inject_hyperparams(
@@ -262,7 +335,9 @@ def inject_hyperparams(
         bound.apply_defaults()
         fixed, numeric, scheduled = {}, {}, {}
         for name, value in bound.arguments.items():
-            if name in static or isinstance(value, bool) or value is None:
+            if name in static:
+                fixed[name] = Static(value)  # an option even if it is a number
+            elif isinstance(value, bool) or value is None:
                 fixed[name] = value
             elif callable(value):
                 scheduled[name] = value
@@ -271,49 +346,24 @@ def inject_hyperparams(
             else:
                 fixed[name] = value
         factory(**bound.arguments)  # validates the concrete values now, at build time
-
-        def stored(value, dtype):
-            # Strongly typed, so that the state's types are the same after every step
-            # and a jitted update is traced once.
-            value = jnp.asarray(value)
-            if jnp.issubdtype(value.dtype, jnp.floating):
-                return jnp.asarray(value, dtype=dtype)
-            return jnp.asarray(value, dtype=value.dtype)
-
-        def values_at(count, current, dtype):
-            values = {k: stored(v, dtype) for k, v in current.items()}
-            values.update({k: stored(f(count), dtype) for k, f in scheduled.items()})
-            return values
-
-        def dtype_of(params):
-            if hyperparam_dtype is not None:
-                return hyperparam_dtype
-            # At least float32: in bfloat16, b2=0.999 rounds to 1.0 and Adam divides 0 by 0.
-            floats = [
-                jnp.result_type(x)
-                for x in jax.tree.leaves(params)
-                if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-            ]
-            return max([*floats, jnp.dtype(jnp.float32)], key=lambda d: jnp.finfo(d).bits)
-
-        def init(params):
-            count = tree.zero_count()
-            hyperparams = values_at(count, numeric, dtype_of(params))
-            inner = factory(**fixed, **hyperparams)
-            return InjectHyperparamsState(count, hyperparams, inner.init(params))
-
-        def update(updates, state, params=None, **extra):
-            dtype = dtype_of(updates if params is None else params)
-            numeric_now = {k: v for k, v in state.hyperparams.items() if k not in scheduled}
-            hyperparams = values_at(state.count, numeric_now, dtype)
-            inner = factory(**fixed, **hyperparams)
-            updates, inner_state = inner.update(
-                updates, state.inner_state, params, **extra_args_filter(inner.update)(extra)
-            )
-            return updates, InjectHyperparamsState(
-                tree.safe_increment(state.count), hyperparams, inner_state
-            )
-
-        return GradientTransformation(init, update)
+        # The factory, the fixed options and a plain function schedule are options;
+        # the initial values and a gdjax schedule's numbers are data.
+        return GradientTransformation(
+            bind(
+                _inject_init,
+                factory=factory,
+                fixed=fixed,
+                numeric=numeric,
+                scheduled=scheduled,
+                hyperparam_dtype=hyperparam_dtype,
+            ),
+            bind(
+                _inject_update,
+                factory=factory,
+                fixed=fixed,
+                scheduled=scheduled,
+                hyperparam_dtype=hyperparam_dtype,
+            ),
+        )
 
     return wrapped

@@ -246,6 +246,56 @@ def test_counter_saturates_and_the_ring_keeps_turning():
     assert seen == [0.0, 0.0, 0.0, 0.0, -1.0, -2.0, -3.0]
 
 
+# --------------------------------------------------------------------------- a pytree
+
+KINDS = {
+    "momentum": lambda lr: gdjax.sgd(lr, momentum=0.5),
+    "adam": lambda lr: gdjax.adam(lr),
+}
+
+
+def test_a_delayed_optimizer_is_a_pytree_of_the_inner_hyperparameters():
+    tx = delayed(gdjax.sgd(0.05, momentum=0.9), 2)
+    assert jax.tree.leaves(tx) == jax.tree.leaves(gdjax.sgd(0.05, momentum=0.9))
+    assert jax.tree.structure(tx) == jax.tree.structure(delayed(gdjax.sgd(0.1, momentum=0.5), 2))
+    # The delay sizes the buffer in the state: structure, not data.
+    assert jax.tree.structure(tx) != jax.tree.structure(delayed(gdjax.sgd(0.05, momentum=0.9), 3))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_delayed_optimizer_as_a_jit_argument_traces_once_and_stacks(kind):
+    make, params, traces = KINDS[kind], nested_params(), []
+    # Fixed gradients (not the closed loop of `descend`, where Adam's rounding would grow).
+    grads = [jax.tree.map(lambda g, t=t: (t + 1.0) * g, jax.grad(loss)(params)) for t in range(5)]
+
+    def run(tx, params):
+        state = tx.init(params)
+        for g in grads:
+            updates, state = tx.update(g, state, params)
+            params = gdjax.apply_updates(params, updates)
+        return params, state
+
+    def as_argument(tx, x):
+        traces.append(None)
+        return run(tx, x)
+
+    run_jitted = jax.jit(as_argument)
+    for lr in (0.01, 0.03, 0.05):
+        tx = delayed(make(lr), 2)
+        got = run_jitted(tx, params)
+        want = jax.jit(lambda p, tx=tx: run(tx, p))(params)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            # atol: the params are O(1); a constant and a traced rate round differently.
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert len(traces) == 1
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), delayed(make(0.01), 2), delayed(make(0.05), 2))
+    both = jax.jit(jax.vmap(run, in_axes=(0, None)))(stacked, params)
+    for i, lr in enumerate((0.01, 0.05)):
+        alone = run_jitted(delayed(make(lr), 2), params)
+        for a, b in zip(jax.tree.leaves(both), jax.tree.leaves(alone), strict=True):
+            np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -306,6 +306,59 @@ def test_alpha_is_data_vmapped_and_jitted_without_recompiling():
     np.testing.assert_allclose(state.center, one_step, rtol=1e-6)
 
 
+def test_easgd_is_a_pytree_of_its_moving_rate_and_the_local_hyperparameters():
+    tx = easgd(gdjax.sgd(0.05, momentum=0.9), 4, alpha=0.2, tau=2)
+    assert jax.tree.leaves(tx) == [0.9, 0.05, 0.2]  # local's (its init's, its update's), alpha
+    assert jax.tree.structure(tx) == jax.tree.structure(
+        easgd(gdjax.sgd(0.1, momentum=0.5), 4, alpha=0.1, tau=2)
+    )
+    # The number of workers and tau shape the program: structure, not data.
+    for other in (
+        easgd(gdjax.sgd(0.05, momentum=0.9), 2, alpha=0.2, tau=2),
+        easgd(gdjax.sgd(0.05, momentum=0.9), 4, alpha=0.2, tau=3),
+    ):
+        assert jax.tree.structure(tx) != jax.tree.structure(other)
+    schedule = gdjax.schedules.linear(0.1, 0.0, 10)
+    scheduled = easgd(gdjax.sgd(0.05), 2, rho=0.5, learning_rate=schedule)
+    assert jax.tree.leaves(scheduled) == [0.05, 0.5, *jax.tree.leaves(schedule)]
+
+
+@pytest.mark.parametrize("tau", [1, 2])
+def test_easgd_as_a_jit_argument_traces_once_and_stacks(tau):
+    starts = jnp.array([[1.0, 2.0], [2.0, -1.0], [0.5, 0.0]])
+    traces = []
+
+    def run(tx, x):
+        state = tx.init(x)
+        for _ in range(3):
+            updates, state = tx.update(jax.vmap(jax.grad(loss))(x), state, x)
+            x = gdjax.apply_updates(x, updates)
+        return x, state
+
+    def make(lr, alpha):
+        return easgd(gdjax.sgd(lr, momentum=0.5), 3, alpha=alpha, tau=tau)
+
+    def as_argument(tx, x):
+        traces.append(None)
+        return run(tx, x)
+
+    run_jitted = jax.jit(as_argument)
+    settings = [(0.1, 0.1), (0.05, 0.3), (0.2, 0.0)]
+    for lr, alpha in settings:
+        tx = make(lr, alpha)
+        got = run_jitted(tx, starts)
+        want = jax.jit(lambda x, tx=tx: run(tx, x))(starts)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert len(traces) == 1
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), make(*settings[0]), make(*settings[1]))
+    both = jax.jit(jax.vmap(run, in_axes=(0, None)))(stacked, starts)
+    for i in range(2):
+        alone = run_jitted(make(*settings[i]), starts)
+        for a, b in zip(jax.tree.leaves(both), jax.tree.leaves(alone), strict=True):
+            np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-7)
+
+
 def test_low_precision_params_keep_their_dtype():
     params = replicate_workers({"w": jnp.ones((3,), jnp.bfloat16)}, 2)
     tx = easgd(gdjax.sgd(0.1), 2, alpha=jnp.float32(0.2))

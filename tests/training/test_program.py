@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import gdjax
+from gdjax.bound import split
 from gdjax.distributed.layout import SingleDevice
-from gdjax.training import Batching
+from gdjax.training import Batching, program
 from gdjax.training.options import Plan
-from gdjax.training.program import Task, all_finite, epoch_program, mean_loss
+from gdjax.training.program import Filled, Task, all_finite, cached, epoch_program, mean_loss
 
 
 def test_the_mean_loss_leaves_the_padding_out():
@@ -51,3 +52,35 @@ def test_one_epoch_stands_still_from_its_first_non_finite_step():
     params, _, _, failed = jax.jit(epoch)({"w": jnp.zeros(1)}, state, *args[:3], 1, *args[4:])
     assert failed == -1
     np.testing.assert_array_equal(params["w"], [0.5])
+
+
+def test_programs_are_kept_by_what_they_close_over():
+    made = []
+
+    def make():
+        made.append(None)
+        return lambda: len(made)
+
+    key = ("test", np.float32, 3)
+    assert cached(key, make) is cached(("test", np.float32, 3), make) and len(made) == 1
+    cached(("test", [1]), make)  # a key that cannot be hashed: built, not kept
+    cached(("test", [1]), make)
+    assert len(made) == 3
+    for i in range(program.CACHE_SIZE):  # the least recently used go
+        cached(("test", "other", i), make)
+    cached(key, make)
+    assert len(made) == 4 + program.CACHE_SIZE
+
+
+def test_the_keys_of_options_compare_values():
+    one = Batching(4, order=np.arange(8))
+    assert program._batching_key(one) == program._batching_key(one._replace(order=np.arange(8)))
+    assert program._batching_key(one) != program._batching_key(
+        one._replace(order=np.arange(8)[::-1])
+    )
+    assert program._layout_key(SingleDevice()) == program._layout_key(SingleDevice())
+    data, skeleton = split(gdjax.adam(1e-3))
+    assert Filled(skeleton) == Filled(split(gdjax.adam(0.5))[1])
+    assert Filled(skeleton) != Filled(split(gdjax.adam(0.5, nesterov=True))[1])
+    assert hash(Filled(skeleton)) == hash(Filled(split(gdjax.adam(0.5))[1]))
+    assert jax.tree.leaves(Filled(skeleton)(data)) == jax.tree.leaves(gdjax.adam(1e-3))

@@ -35,3 +35,14 @@ def test_the_same_key_gives_the_same_noise_and_another_key_other_noise():
     np.testing.assert_array_equal(draw(1), draw(1))
     assert not np.allclose(draw(1), draw(2))
     np.testing.assert_array_equal(draw(jax.random.key(1)), draw(1))
+
+
+def test_the_key_is_data_a_stack_of_seeds_vmaps_into_the_separate_runs():
+    g = jnp.zeros(4)
+    for keys in ((1, 2, 3), tuple(jax.random.key(k) for k in (1, 2, 3))):
+        txs = [gdjax.add_noise(0.3, 0.55, key) for key in keys]
+        assert len({jax.tree.structure(tx) for tx in txs}) == 1
+        stacked = jax.tree.map(lambda *x: jnp.stack(x), *txs)
+        drawn, _ = jax.vmap(lambda tx: tx.update(g, tx.init(g)))(stacked)
+        for i, tx in enumerate(txs):
+            np.testing.assert_array_equal(drawn[i], tx.update(g, tx.init(g))[0])

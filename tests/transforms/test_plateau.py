@@ -129,3 +129,25 @@ def test_positive_values_are_bit_identical_to_optax_over_hundreds_of_steps(kwarg
     np.testing.assert_array_equal(ours, theirs)
     assert float(ours_state.best_value) == float(their_state.best_value)
     assert len(set(ours.tolist())) > 1  # the scale was reduced
+
+
+def test_its_hyperparameters_are_data_one_trace_for_many_values():
+    params = {"a": jnp.ones(3)}
+    traces = []
+
+    @jax.jit
+    def step(tx, state, value):
+        traces.append(1)
+        return tx.update(params, state, params, value=value)
+
+    for factor, patience, cooldown in [(0.5, 2, 0), (0.8, 3, 2), (0.1, 1, 1)]:
+        tx = gdjax.reduce_on_plateau(factor=factor, patience=patience, cooldown=cooldown)
+        assert jax.tree.leaves(tx) == [factor, patience, 1e-4, 0.0, cooldown, 0.0, 1]
+        closed = jax.jit(lambda s, v, tx=tx: tx.update(params, s, params, value=v))
+        state = want_state = tx.init(params)
+        for v in VALUES:
+            u, state = step(tx, state, jnp.asarray(v))
+            want, want_state = closed(want_state, jnp.asarray(v))
+            np.testing.assert_array_equal(u["a"], want["a"])
+        assert float(u["a"][0]) < 1.0
+    assert len(traces) == 1

@@ -89,3 +89,25 @@ def test_scaling_keeps_bfloat16_under_a_float32_traced_rate():
         return tx.update(g, tx.init(g))[0]
 
     assert step(jnp.float32(0.1)).dtype == jnp.bfloat16
+
+
+def test_a_plain_function_as_a_rate_is_an_option_and_the_numbers_are_leaves():
+    def halved(t):
+        return 0.5 / (1.0 + t)
+
+    tx = gdjax.scale_by_learning_rate({"a": halved, "b": 0.1})
+    assert jax.tree.leaves(tx) == [0.1]
+    assert isinstance(tx.init(None), gdjax.ScaleByScheduleState)
+    assert jax.tree.structure(tx) != jax.tree.structure(
+        gdjax.scale_by_learning_rate({"a": lambda t: 0.5, "b": 0.1})
+    )
+
+
+def test_the_structure_error_names_the_alias_after_a_trip_through_jit():
+    from gdjax._validation import arguments_of
+
+    with arguments_of("my_sgd", learning_rate="lr"):
+        tx = gdjax.scale_by_learning_rate({"a": 0.1, "c": 0.2})
+    g = {"a": jnp.ones(1), "b": jnp.ones(1)}
+    with pytest.raises(gdjax.StructureError, match="my_sgd: a per-parameter lr"):
+        jax.jit(lambda tx: tx.update(g, tx.init(g)))(tx)

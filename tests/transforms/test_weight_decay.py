@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -46,3 +47,31 @@ def test_needs_params():
     tx = gdjax.add_decayed_weights(0.1)
     with pytest.raises(ValueError, match="needs the params"):
         tx.update(jnp.ones(2), tx.init(jnp.ones(2)))
+
+
+def test_a_python_zero_is_skipped_in_update_but_keeps_the_structure():
+    # An optimizer's structure never depends on a value; the constant 0 still costs
+    # no g + 0 * p pass, and, like identity, needs no params.
+    g = {"w": jnp.array([1.0, -0.0]), "b": jnp.array([2.0])}
+    tx = gdjax.add_decayed_weights(0)
+    assert jax.tree.structure(tx) == jax.tree.structure(gdjax.add_decayed_weights(1))
+    assert jax.tree.leaves(tx) == [0]
+    u, _ = tx.update(g, tx.init(g))
+    assert u is g
+
+
+def test_weight_decay_as_a_jit_argument_traces_once():
+    params = {"w": jnp.array([1.0, -2.0])}
+    g = {"w": jnp.array([0.5, 0.5])}
+    traces = []
+
+    @jax.jit
+    def step(tx):
+        traces.append(1)
+        return tx.update(g, tx.init(params), params)[0]
+
+    for wd in (0.0, 0.1, 0.3):
+        np.testing.assert_allclose(
+            step(gdjax.add_decayed_weights(wd))["w"], [0.5 + wd, 0.5 - 2 * wd], rtol=1e-6
+        )
+    assert len(traces) == 1

@@ -61,6 +61,12 @@ def test_masked_matches_optax():
 def test_masked_refuses_non_bool_masks():
     with pytest.raises(ValueError, match="mask leaves must be True or False"):
         gdjax.masked(gdjax.trace(0.9), {"a": jnp.array(True)}).init({"a": jnp.ones(1)})
+    # A mask tree is checked when the transformation is built, a mask function at init.
+    with pytest.raises(ValueError, match="mask leaves must be True or False"):
+        gdjax.masked(gdjax.trace(0.9), {"a": 1})
+    tx = gdjax.masked(gdjax.trace(0.9), lambda p: {"a": 1})
+    with pytest.raises(ValueError, match="mask leaves must be True or False"):
+        tx.init({"a": jnp.ones(1)})
 
 
 def test_apply_if_finite_matches_optax_on_finite_runs():
@@ -157,3 +163,107 @@ def test_extra_arguments_reach_inner_transforms_through_wrappers():
         _, state = tx.update(params, state, params, value=loss(params))
     plateau = state.inner_state[0]
     assert float(plateau.scale) < 1.0
+
+
+# --------------------------------------------------------------------------- as pytrees
+
+
+def _int_labels(params):
+    return {"a": 0, "b": 1}
+
+
+# name -> wrapper of a trace (and a scale) whose decay is ``v``, other options fixed.
+WRAPPERS = {
+    "masked": lambda v: gdjax.masked(gdjax.trace(v), {"a": True, "b": False}),
+    "apply_if_finite": lambda v: gdjax.apply_if_finite(gdjax.sgd(0.1, v), 3),
+    "partition": lambda v: gdjax.partition(
+        {"m": gdjax.trace(v), "s": gdjax.scale(-0.5)}, {"a": "m", "b": "s"}
+    ),
+    "partition-int-labels": lambda v: gdjax.partition(
+        {0: gdjax.trace(v), 1: gdjax.scale(-0.5)}, {"a": 0, "b": 1}
+    ),
+    "partition-label-function": lambda v: gdjax.partition(
+        {0: gdjax.trace(v), 1: gdjax.scale(-0.5)}, _int_labels
+    ),
+    "inject_hyperparams": lambda v: gdjax.inject_hyperparams(gdjax.sgd)(0.1, momentum=v),
+}
+
+
+@pytest.mark.parametrize("name", list(WRAPPERS))
+def test_wrappers_are_pytrees_of_their_inner_hyperparameters(name):
+    make = WRAPPERS[name]
+    params = {"a": jnp.array([1.0, -2.0]), "b": jnp.array([0.5, 3.0])}
+    grads = {"a": jnp.array([0.3, -0.1]), "b": jnp.array([2.0, 1.0])}
+    values = (0.5, 0.7, 0.9)
+    txs = [make(v) for v in values]
+    # The leaves are the numbers only (labels, masks and functions are structure).
+    assert all(isinstance(x, float | int) for x in jax.tree.leaves(txs[0]))
+    assert 0.5 in jax.tree.leaves(txs[0])
+    assert len({jax.tree.structure(tx) for tx in txs}) == 1
+    traces = []
+
+    @jax.jit
+    def two_steps(tx, grads):
+        traces.append(None)
+        state = tx.init(params)
+        _, state = tx.update(grads, state, params)
+        return tx.update(grads, state, params)
+
+    for tx in txs:
+        got = two_steps(tx, grads)
+        want = jax.jit(lambda g, tx=tx: two_steps.__wrapped__(tx, g))(grads)
+        assert_trees_close(got, want, rtol=1e-6)
+    assert len(traces) == 1 + len(txs)  # once for all optimizers, once per closed-over one
+    # A stack of them vmaps, each row the separate run.
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *txs)
+    swept = jax.vmap(two_steps, in_axes=(0, None))(stacked, grads)
+    for i, tx in enumerate(txs):
+        assert_trees_close(
+            jax.tree.map(lambda x, i=i: x[i], swept), two_steps(tx, grads), rtol=1e-6
+        )
+
+
+def test_partition_labels_are_structure_and_groups_keep_their_transforms():
+    a = gdjax.partition({0: gdjax.trace(0.9), 1: gdjax.scale(-0.5)}, {"a": 0, "b": 1})
+    b = gdjax.partition({0: gdjax.trace(0.9), 1: gdjax.scale(-0.5)}, {"a": 1, "b": 0})
+    assert sorted(jax.tree.leaves(a)) == [-0.5, 0.9]  # no label among the leaves
+    assert jax.tree.structure(a) != jax.tree.structure(b)
+    paths = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(a)]
+    assert any("transforms[0]" in path and "decay" in path for path in paths)
+
+
+def test_apply_if_finite_max_consecutive_errors_is_data():
+    tx = gdjax.apply_if_finite(gdjax.sgd(0.1), max_consecutive_errors=2)
+    assert sorted(jax.tree.leaves(tx)) == [0.1, 2]
+    params = {"a": jnp.ones(2)}
+    bad = {"a": jnp.array([jnp.nan, 1.0])}
+    step = jax.jit(lambda tx, s: tx.update(bad, s, params))
+    for patience, skipped in ((0, 0), (2, 1)):
+        tx = gdjax.apply_if_finite(gdjax.sgd(0.1), max_consecutive_errors=patience)
+        u, _ = step(tx, tx.init(params))
+        assert bool(np.isnan(u["a"][0])) != bool(skipped)
+    assert step._cache_size() == 1
+
+
+def test_inject_hyperparams_returns_a_pytree_whose_state_still_holds_the_values():
+    def schedule(count):  # a plain function: an option, compared by identity
+        return 0.1 / (1 + count)
+
+    inject = gdjax.inject_hyperparams(gdjax.sgd, static_args="nesterov")
+    tx = inject(learning_rate=0.1, momentum=0.5)
+    # The initial values are the leaves (once each), the factory and options structure.
+    assert sorted(jax.tree.leaves(tx)) == [0.1, 0.5]
+    assert jax.tree.structure(tx) == jax.tree.structure(inject(learning_rate=0.3, momentum=0.9))
+    assert jax.tree.leaves(inject(schedule, momentum=0.5)) == [0.5]
+    params = {"a": jnp.ones(2)}
+    step = jax.jit(lambda tx, s: tx.update(params, s, params))
+    state = jax.jit(lambda tx: tx.init(params))(tx)
+    u, state = step(tx, state)
+    np.testing.assert_allclose(u["a"], -0.1)
+    # Set between steps, as in optax: the state's value is used, not the initial one.
+    state.hyperparams["learning_rate"] = jnp.float32(0.01)
+    u, state = step(tx, state)
+    np.testing.assert_allclose(u["a"], -0.01 * (1 + 0.5), rtol=1e-6)
+    other = inject(learning_rate=0.2, momentum=0.0)
+    step(other, other.init(params))
+    assert step._cache_size() == 1
