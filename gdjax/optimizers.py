@@ -135,6 +135,7 @@ def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: ArrayLike = 0.1,
     eps: ArrayLike = 1e-7,
+    *,
     eps_in_sqrt: bool = True,
 ) -> GradientTransformation:
     """AdaGrad (Duchi, Hazan & Singer 2011).
@@ -150,7 +151,8 @@ def adagrad(
       learning_rate: the global rate (seed 002 suggests 0.01).
       initial_accumulator_value: starting ``r``, >= 0. Default 0.1.
       eps: ≥ 0. Default 1e-7.
-      eps_in_sqrt: ``eps`` inside the root (True, default) or outside.
+      eps_in_sqrt: ``eps`` inside the root (True, default) or outside (keyword-only:
+        gdjax's, not optax's).
     """
     with arguments_of("adagrad"):
         return _alias(
@@ -195,7 +197,9 @@ def rmsprop(
       bias_correction: debias the moving averages. Default False.
     """
     with arguments_of("rmsprop"):
-        scaling = scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, bias_correction)
+        scaling = scale_by_rms(
+            decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=centered
+        )
         descent = scale_by_learning_rate(learning_rate)
     # trace's decay is rmsprop's momentum, not its decay.
     with arguments_of("rmsprop", decay="momentum"):
@@ -225,7 +229,7 @@ def adadelta(
 
     Args:
       learning_rate: the rate; ``None`` (default) is 1.0.
-      rho: in [0, 1). Default 0.9.
+      rho: in [0, 1] (1 freezes the averages: ``d = g``). Default 0.9.
       eps: ≥ 0. Default 1e-6.
       weight_decay: L2 coefficient added to the gradient. Default 0.
       weight_decay_mask: where weight decay applies (see `add_decayed_weights`).
@@ -245,8 +249,10 @@ def adam(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
-    nesterov: bool = False,
     mu_dtype: DTypeLike | None = None,
+    *,
+    nesterov: bool = False,
+    eps_convention: str = "optax",
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015).
 
@@ -263,13 +269,17 @@ def adam(
       b2: in [0, 1). Default 0.999.
       eps: ≥ 0. Default 1e-8.
       eps_root: ≥ 0. Default 0.
-      nesterov: NAdam's momentum. Default False.
       mu_dtype: dtype of the first moment; ``None`` follows the params.
+      nesterov: NAdam's momentum (keyword-only, as in optax). Default False.
+      eps_convention: ``"keras"`` adds ``eps`` to the raw ``sqrt(v)`` as
+        Keras's ``Adam`` does (see `scale_by_adam`); default ``"optax"``.
     """
     with arguments_of("adam"):
         return _alias(
             "adam",
-            scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+            scale_by_adam(
+                b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, eps_convention=eps_convention
+            ),
             scale_by_learning_rate(learning_rate),
         )
 
@@ -281,6 +291,10 @@ def nadam(
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
     mu_dtype: DTypeLike | None = None,
+    *,
+    nesterov: bool = True,
+    eps_convention: str = "optax",
+    momentum_decay: ArrayLike | None = None,
 ) -> GradientTransformation:
     """NAdam (Dozat 2016): Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
 
@@ -288,12 +302,28 @@ def nadam(
         m̂ = b1 * m / (1 - b1**(t+1)) + (1 - b1) * g / (1 - b1**t)
         x = x - lr * m̂ / (sqrt(v / (1 - b2**t) + eps_root) + eps)
 
-    Args: as `adam`.
+    ``momentum_decay`` ψ switches to Dozat's momentum schedule
+    ``mu_t = b1 * (1 - 0.5 * 0.96**(t * ψ))`` (see `scale_by_adam`):
+    PyTorch's ``NAdam(lr, betas, eps)`` is ``nadam(lr, b1, b2, eps,
+    momentum_decay=0.004)``; Keras's ``Nadam`` is ``momentum_decay=1.0``.
+
+    Args: as `adam`; ``nesterov`` (keyword-only) defaults to True here, as in
+    optax, and ``nesterov=False`` is plain Adam. ``momentum_decay``
+    (keyword-only): ``None`` (default, optax's NAdam) or ψ ≥ 0.
     """
     with arguments_of("nadam"):
         return _alias(
             "nadam",
-            scale_by_adam(b1, b2, eps, eps_root, nesterov=True, mu_dtype=mu_dtype),
+            scale_by_adam(
+                b1,
+                b2,
+                eps,
+                eps_root,
+                mu_dtype,
+                nesterov=nesterov,
+                eps_convention=eps_convention,
+                momentum_decay=momentum_decay,
+            ),
             scale_by_learning_rate(learning_rate),
         )
 
@@ -305,6 +335,8 @@ def amsgrad(
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
     mu_dtype: DTypeLike | None = None,
+    *,
+    eps_convention: str = "optax",
 ) -> GradientTransformation:
     """AMSGrad (Reddi, Kale & Kumar 2018): Adam with the running maximum of ``v̂``.
 
@@ -315,12 +347,17 @@ def amsgrad(
     As optax, the maximum is taken over the debiased ``v̂`` (PyTorch's
     ``Adam(amsgrad=True)`` takes it over the raw ``v``, then debiases).
 
+    ``eps_convention="keras"`` is Keras's ``Adam(amsgrad=True)``: the maximum
+    over the raw ``v``, ``eps`` added to its root.
+
     Args: as `adam`.
     """
     with arguments_of("amsgrad"):
         return _alias(
             "amsgrad",
-            scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
+            scale_by_adam(
+                b1, b2, eps, eps_root, mu_dtype, amsgrad=True, eps_convention=eps_convention
+            ),
             scale_by_learning_rate(learning_rate),
         )
 
@@ -331,10 +368,12 @@ def adamw(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: Mask = None,
+    *,
     nesterov: bool = False,
-    mu_dtype: DTypeLike | None = None,
+    eps_convention: str = "optax",
 ) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
@@ -350,15 +389,19 @@ def adamw(
       b2: as `adam`.
       eps: as `adam`.
       eps_root: as `adam`.
+      mu_dtype: dtype of the first moment.
       weight_decay: ≥ 0 or a schedule. Default 1e-4.
       mask: where weight decay applies (see `add_decayed_weights`).
-      nesterov: NAdam's momentum. Default False.
-      mu_dtype: dtype of the first moment.
+      nesterov: NAdam's momentum (keyword-only, as in optax). Default False.
+      eps_convention: ``"keras"`` for Keras's ``AdamW`` (see `scale_by_adam`);
+        default ``"optax"``.
     """
     with arguments_of("adamw"):
         return _alias(
             "adamw",
-            scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype),
+            scale_by_adam(
+                b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, eps_convention=eps_convention
+            ),
             add_decayed_weights(weight_decay, mask),
             scale_by_learning_rate(learning_rate),
         )
@@ -369,6 +412,8 @@ def adamax(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
+    *,
+    eps_convention: str = "optax",
 ) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7.1).
 
@@ -383,9 +428,15 @@ def adamax(
       b1: in [0, 1). Default 0.9.
       b2: in [0, 1). Default 0.999.
       eps: ≥ 0. Default 1e-8.
+      eps_convention: ``"keras"`` for Keras's ``Adamax``, which adds ``eps``
+        after the maximum (see `scale_by_adamax`); default ``"optax"``.
     """
     with arguments_of("adamax"):
-        return _alias("adamax", scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+        return _alias(
+            "adamax",
+            scale_by_adamax(b1, b2, eps, eps_convention=eps_convention),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def noisy_sgd(

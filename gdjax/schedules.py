@@ -21,13 +21,26 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gdjax._validation import check_flag, check_range, check_step
+from gdjax._validation import INT32_MAX, check_flag, check_int, check_range, check_step
 from gdjax.base import Schedule
 from gdjax.bound import bind
 
 
 def _traced(*values: Any) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _decay_length(owner: str, name: str, value: Any) -> Any:
+    """A cosine's length in steps: an integer >= 1 with no upper bound.
+
+    The cosine is computed in float32 from a step that stops at the length, so a
+    length past ``2**31 - 1`` (never reached by the int32 step counter) computes
+    without overflow: it is stored as a Python float, since a Python int that
+    large overflows when JAX converts it (to int32) as a leaf or an operand.
+    Smaller lengths are kept as given.
+    """
+    steps = check_int(owner, name, value, 1)
+    return float(steps) if isinstance(steps, int) and steps > INT32_MAX else value
 
 
 def _constant(count, *, value):
@@ -267,11 +280,13 @@ def cosine_decay(
 
     Args:
       init_value: the value at ``t = 0``.
-      decay_steps: ≥ 1.
+      decay_steps: an integer ≥ 1, with no upper bound: the cosine is computed in
+        float32, so a length past the int32 step counter (``10**10``, say) simply
+        never ends, as in optax.
       alpha: the final value as a fraction of ``init_value``. Default 0.
       exponent: positive. Default 1.
     """
-    check_step("cosine_decay", "decay_steps", decay_steps, 1)
+    decay_steps = _decay_length("cosine_decay", "decay_steps", decay_steps)
     check_range("cosine_decay", "exponent", exponent, "(0, inf)")
     return bind(
         _cosine_decay,
@@ -357,17 +372,25 @@ def warmup_cosine_decay(
 
     ``decay_steps`` counts the warm-up too (as optax).
 
+    With ``peak_value=0`` this is continuous in ``peak_value``: after the warm-up
+    it rises from 0 to ``end_value`` along the cosine. optax 0.2.8 instead
+    returns 0 after the warm-up whenever ``peak_value == 0`` (its ``alpha =
+    end_value / peak_value`` is replaced by 0 there), though a ``peak_value`` of
+    ``1e-12`` gives the rising cosine in both; pass ``end_value=0`` for optax's
+    values.
+
     Args:
       init_value: the value at ``t = 0``.
       peak_value: the value at the end of the warm-up.
-      warmup_steps: ≥ 0.
-      decay_steps: total steps, > warmup_steps.
+      warmup_steps: ≥ 0 and ≤ ``2**31 - 1`` (it is compared with the int32 step).
+      decay_steps: total steps, > warmup_steps, with no upper bound (see
+        `cosine_decay`).
       end_value: the final value. Default 0.
       exponent: positive. Default 1.
     """
     owner = "warmup_cosine_decay"
     check_step(owner, "warmup_steps", warmup_steps, 0)
-    check_step(owner, "decay_steps", decay_steps, 1)
+    decay_steps = _decay_length(owner, "decay_steps", decay_steps)
     if not _traced(decay_steps, warmup_steps) and decay_steps <= warmup_steps:
         raise ValueError(
             f"{owner}: decay_steps counts the warm-up too and must exceed warmup_steps, "

@@ -130,11 +130,19 @@ def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 
     ``dtype=None`` keeps each leaf's dtype. Integer leaves are refused with a
     ``TypeError``: an optimizer state of integers would silently truncate.
+
+    Each array is built from its leaf (``jnp.full_like``), so it also takes the
+    leaf's sharding: a committed array's outside ``jit``, and under an
+    explicit-sharding mesh (where sharding is part of the type) inside ``jit``
+    and ``jax.eval_shape`` too. There the state has the type ``update`` returns,
+    as a ``lax.scan`` carry must. (Inside ``jit`` on an ``Auto`` mesh, XLA lays
+    the state out, as for any array made in a jitted function.) The result is
+    never weakly typed.
     """
 
     def fill(x):
         _check_floating(x)
-        return jnp.full(jnp.shape(x), fill_value, dtype=dtype or jnp.result_type(x))
+        return jnp.full_like(x, fill_value, dtype=dtype or jnp.result_type(x))
 
     return jax.tree.map(fill, tree)
 

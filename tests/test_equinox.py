@@ -77,3 +77,25 @@ def test_the_optimizer_is_a_filter_jit_argument_compiled_once_for_array_rates():
     assert traces == 1
     # Adam's first step moves every weight by about the rate: each rate was used.
     np.testing.assert_allclose(moves, [0.1, 0.01, 0.001], rtol=1e-3)
+
+
+def test_adamw_with_a_module_of_bools_as_mask_trains_like_optaxs():
+    # The mask is itself an eqx.Module (callable, and a pytree of bools): decay the
+    # weights, not the biases. It is read as a tree, as optax reads it.
+    model, x, y = problem()
+    params = eqx.filter(model, eqx.is_array)
+    mask = jax.tree.map(lambda leaf: leaf.ndim == 2, params)
+    assert callable(mask)
+    ours, theirs = (
+        train(model, adamw(1e-2, weight_decay=0.1, mask=mask), x, y, steps=100)
+        for adamw in (gdjax.adamw, optax.adamw)
+    )
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(ours, eqx.is_array)),
+        jax.tree.leaves(eqx.filter(theirs, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # The mask mattered: decaying everything gives another model.
+    everywhere = train(model, gdjax.adamw(1e-2, weight_decay=0.1), x, y, steps=100)
+    assert not np.allclose(everywhere.layers[0].bias, ours.layers[0].bias, atol=1e-4)

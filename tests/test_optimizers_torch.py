@@ -76,6 +76,17 @@ CASES = {
         {"lr": 0.01, "weight_decay": 0.05},
     ),
     "adamax": (gdjax.adamax(0.01), "Adamax", {"lr": 0.01}),
+    # Dozat's momentum schedule, PyTorch's momentum_decay = 0.004.
+    "nadam": (
+        gdjax.nadam(0.01, b1=0.5, b2=0.75, eps=1e-6, momentum_decay=0.004),
+        "NAdam",
+        {"lr": 0.01, "betas": (0.5, 0.75), "eps": 1e-6},
+    ),
+    "nadam-default-betas": (
+        gdjax.nadam(0.01, momentum_decay=0.004),
+        "NAdam",
+        {"lr": 0.01},
+    ),
 }
 
 

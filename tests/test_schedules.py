@@ -42,6 +42,18 @@ PARITY = {
         lambda: schedules.warmup_cosine_decay(0.0, 1.0, 10, 100, 0.05),
         lambda: optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100, 0.05),
     ),
+    "cosine-longer-than-int32": (
+        lambda: schedules.cosine_decay(1.0, 10**10, 0.1),
+        lambda: optax.cosine_decay_schedule(1.0, 10**10, 0.1),
+    ),
+    "warmup-cosine-longer-than-int32": (
+        lambda: schedules.warmup_cosine_decay(0.0, 1.0, 10, 10**12, 0.05),
+        lambda: optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 10**12, 0.05),
+    ),
+    "warmup-cosine-peak-zero-end-zero": (
+        lambda: schedules.warmup_cosine_decay(0.5, 0.0, 10, 100),
+        lambda: optax.warmup_cosine_decay_schedule(0.5, 0.0, 10, 100),
+    ),
     "join": (
         lambda: schedules.join([schedules.constant(1.0), schedules.linear(1.0, 0.0, 10)], [5]),
         lambda: optax.join_schedules(
@@ -58,6 +70,46 @@ def test_matches_optax_from_step_zero_to_int32_max(name):
     want = jax.vmap(theirs())(STEPS)
     assert np.isfinite(np.asarray(got)).all()
     np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("length", [2**31 - 1, 2**31, 10**10, 10.0**15])
+def test_a_cosine_longer_than_the_int32_counter_is_accepted_and_computes(length):
+    # Only what really breaks is refused: the cosine is computed in float32, so a
+    # length the int32 counter never reaches just never ends. A length past int32 is
+    # a float leaf, which JAX can convert (a Python int that large overflows).
+    for build in (
+        lambda: schedules.cosine_decay(1.0, length),
+        lambda: schedules.warmup_cosine_decay(0.0, 1.0, 10, length),
+    ):
+        schedule = build()
+        eager = schedule(STEPS)
+        as_argument = jax.jit(lambda s, t: s(t))(schedule, STEPS)
+        assert np.isfinite(np.asarray(eager)).all()
+        np.testing.assert_array_equal(as_argument, eager)
+        values = np.asarray(eager)
+        assert ((0.0 <= values) & (values <= 1.0)).all()
+        assert np.all(np.diff(values[STEPS >= 10]) <= 0)  # decays once warmed up
+        assert float(eager[list(STEPS).index(1000)]) > 0.999  # early in a long cosine
+
+
+def test_warmup_steps_past_int32_are_still_refused():
+    # The warm-up's end is compared with the int32 step: past 2**31 - 1 it would overflow.
+    with pytest.raises(ValueError, match=r"warmup_steps must be an integer >= 0 and <= 2\*\*31"):
+        schedules.warmup_cosine_decay(0.0, 1.0, 2**31, 10**10)
+
+
+def test_warmup_cosine_decay_with_peak_zero_rises_to_end_value_unlike_optax():
+    # Documented difference: gdjax is continuous in peak_value; optax 0.2.8 returns 0
+    # after the warm-up when peak_value == 0 and end_value != 0.
+    steps = jnp.array([10, 55, 100, 200], jnp.int32)
+    ours = schedules.warmup_cosine_decay(0.0, 0.0, 10, 100, end_value=0.01)(steps)
+    near = schedules.warmup_cosine_decay(0.0, 1e-12, 10, 100, end_value=0.01)(steps)
+    np.testing.assert_allclose(ours, [0.0, 0.005, 0.01, 0.01], atol=1e-7)
+    np.testing.assert_allclose(ours, near, atol=1e-9)
+    optax_near = optax.warmup_cosine_decay_schedule(0.0, 1e-12, 10, 100, end_value=0.01)
+    np.testing.assert_allclose(ours, jax.vmap(optax_near)(steps), atol=1e-9)
+    optax_zero = optax.warmup_cosine_decay_schedule(0.0, 0.0, 10, 100, end_value=0.01)
+    np.testing.assert_array_equal(jax.vmap(optax_zero)(steps), 0.0)
 
 
 def test_inverse_time_decay_follows_its_formula():

@@ -47,6 +47,36 @@ def test_zeros_like_follows_leaf_dtypes_or_the_given_one():
     assert tree.zeros_like(t, jnp.float32)["a"].dtype == jnp.float32
 
 
+def test_full_like_takes_each_leafs_type_shape_and_sharding():
+    # Python numbers, NumPy arrays and weakly typed arrays give strongly typed state in
+    # the dtype JAX gives the leaf; a committed array's sharding is kept (8 devices:
+    # tests/distributed/test_explicit_sharding.py).
+    leaves = {
+        "py": 0.5,
+        "np": np.ones((2, 3), np.float64),
+        "weak": jnp.asarray(1.0),
+        "c": jnp.ones(2, jnp.complex64),
+        "dev": jax.device_put(jnp.ones(4, jnp.bfloat16), jax.devices()[0]),
+    }
+    out = tree.full_like(leaves, 2.0)
+    for name, x in leaves.items():
+        y = out[name]
+        assert y.shape == np.shape(x) and y.dtype == jnp.result_type(x), name
+        assert not jax.typeof(y).weak_type, name
+        assert np.all(np.asarray(y) == 2.0), name
+    assert out["dev"].sharding == leaves["dev"].sharding
+
+
+def test_full_like_under_jit_and_eval_shape_with_a_traced_fill():
+    params = {"w": jnp.ones((3, 2), jnp.float16), "b": jnp.ones(2)}
+    fill = jax.jit(lambda p, v: tree.full_like(p, v))(params, jnp.float32(0.25))
+    assert fill["w"].dtype == jnp.float16 and float(fill["w"][0, 0]) == 0.25
+    shapes = jax.eval_shape(lambda p, v: tree.full_like(p, v), params, 0.25)
+    assert jax.tree.map(lambda x: (x.shape, x.dtype), shapes) == jax.tree.map(
+        lambda x: (x.shape, x.dtype), params
+    )
+
+
 def test_integer_params_are_refused_with_a_clear_message():
     with pytest.raises(TypeError, match="floating-point params.*int32"):
         tree.zeros_like({"a": jnp.ones(2, jnp.int32)})

@@ -1,11 +1,14 @@
 """Gradient transformations, one concern per module."""
 
 from gdjax.transforms.adaptive import (
+    ScaleByAdaDeltaState,
     ScaleByAdadeltaState,
     ScaleByAdagradState,
     ScaleByAdamState,
     ScaleByAmsgradState,
+    ScaleByNadamState,
     ScaleByRmsState,
+    ScaleByRssState,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
@@ -15,7 +18,11 @@ from gdjax.transforms.adaptive import (
 from gdjax.transforms.clipping import clip, clip_by_global_norm
 from gdjax.transforms.momentum import EmaState, TraceState, ema, trace
 from gdjax.transforms.noise import AddNoiseState, add_noise
-from gdjax.transforms.plateau import ReduceOnPlateauState, reduce_on_plateau
+from gdjax.transforms.plateau import (
+    ReduceLROnPlateauState,
+    ReduceOnPlateauState,
+    reduce_on_plateau,
+)
 from gdjax.transforms.scaling import (
     ScaleByScheduleState,
     scale,
@@ -30,6 +37,7 @@ from gdjax.transforms.wrappers import (
     MaskedState,
     PartitionState,
     apply_if_finite,
+    for_optax,
     inject_hyperparams,
     masked,
     partition,
@@ -43,12 +51,16 @@ __all__ = [
     "MaskedNode",
     "MaskedState",
     "PartitionState",
+    "ReduceLROnPlateauState",
     "ReduceOnPlateauState",
+    "ScaleByAdaDeltaState",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
+    "ScaleByNadamState",
     "ScaleByRmsState",
+    "ScaleByRssState",
     "ScaleByScheduleState",
     "TraceState",
     "WeightDecayScheduleState",
@@ -58,6 +70,7 @@ __all__ = [
     "clip",
     "clip_by_global_norm",
     "ema",
+    "for_optax",
     "inject_hyperparams",
     "masked",
     "partition",

@@ -48,6 +48,10 @@ class ScaleByAdagradState(NamedTuple):
     sum_of_squares: Params
 
 
+# optax's name for this state (optax calls AdaGrad's scaling ``scale_by_rss``).
+ScaleByRssState = ScaleByAdagradState
+
+
 def _adagrad_init(params, *, initial_accumulator_value):
     return ScaleByAdagradState(tree.full_like(params, initial_accumulator_value))
 
@@ -97,15 +101,18 @@ def scale_by_adagrad(
 class ScaleByRmsState(NamedTuple):
     """RMSProp's moving averages.
 
+    ``nu`` comes first, as the only field of optax's ``ScaleByRmsState``, so
+    that ``ScaleByRmsState(nu)`` and ``state[0]`` mean what they mean there.
+
     Attributes:
+      nu: moving average of the squared gradients.
       count: steps taken (int32), kept only with ``bias_correction``; else None.
       mu: moving average of the gradients, kept only if ``centered``; else None.
-      nu: moving average of the squared gradients.
     """
 
-    count: jax.Array | None
-    mu: Params | None
     nu: Params
+    count: jax.Array | None = None
+    mu: Params | None = None
 
 
 # centered and bias_correction are validated bools: they fix the state's structure.
@@ -132,7 +139,7 @@ def _rms_update(updates, state, params=None, *, decay, eps, eps_in_sqrt, centere
         variance = tree.map(_centered_variance, debias(mu, count), variance)
         mu = tree.cast_like(mu, state.mu)
     out = tree.map(lambda g, s: _inverse_root(s, eps, eps_in_sqrt) * g, g, variance)
-    new_state = ScaleByRmsState(count, mu, tree.cast_like(nu, state.nu))
+    new_state = ScaleByRmsState(count=count, mu=mu, nu=tree.cast_like(nu, state.nu))
     return tree.cast_like(out, updates), new_state
 
 
@@ -141,8 +148,9 @@ def scale_by_rms(
     eps: Any = 1e-8,
     initial_scale: Any = 0.0,
     eps_in_sqrt: bool = True,
-    centered: bool = False,
     bias_correction: bool = False,
+    *,
+    centered: bool = False,
 ) -> GradientTransformation:
     """RMSProp scaling (Hinton 2012, lecture 6e): divide by a moving root mean square.
 
@@ -165,8 +173,9 @@ def scale_by_rms(
       eps: ≥ 0. Default 1e-8.
       initial_scale: starting value of ``v``, >= 0. Default 0.
       eps_in_sqrt: where ``eps`` goes. Default True.
-      centered: divide by the moving standard deviation instead. Default False.
       bias_correction: debias the averages. Default False.
+      centered: divide by the moving standard deviation instead (keyword-only,
+        after optax's arguments). Default False.
     """
     owner = "scale_by_rms"
     check_range(owner, "decay", decay, "[0, 1)")
@@ -206,6 +215,10 @@ class ScaleByAdadeltaState(NamedTuple):
     e_x: Params
 
 
+# optax's name for this state.
+ScaleByAdaDeltaState = ScaleByAdadeltaState
+
+
 def _adadelta_init(params):
     return ScaleByAdadeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
 
@@ -236,10 +249,12 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     ``scale_by_learning_rate(1.0)`` for the paper's step ``Δx = -u``.
 
     Args:
-      rho: in [0, 1). Default 0.9 (the paper and Keras use 0.95).
+      rho: in [0, 1]. Default 0.9 (the paper and Keras use 0.95). ``rho = 1``
+        freezes both averages at zero, so that ``u_t = g_t`` (with ``eps > 0``),
+        as in TensorFlow, Keras, PyTorch and optax, which all accept it.
       eps: ≥ 0. Default 1e-6.
     """
-    check_range("scale_by_adadelta", "rho", rho, "[0, 1)")
+    check_range("scale_by_adadelta", "rho", rho, "[0, 1]")
     check_range("scale_by_adadelta", "eps", eps, "[0, inf)")
     return GradientTransformation(bind(_adadelta_init), bind(_adadelta_update, rho=rho, eps=eps))
 
@@ -256,7 +271,11 @@ class ScaleByAdamState(NamedTuple):
 
 
 class ScaleByAmsgradState(NamedTuple):
-    """Adam's state plus the running maximum of the debiased second moment."""
+    """Adam's state plus the running maximum of the second moment.
+
+    The maximum is over the debiased ``v̂`` (optax), or over the raw ``v``
+    with ``eps_convention="keras"`` (Keras, which debiases afterwards).
+    """
 
     count: jax.Array
     mu: Params
@@ -264,13 +283,44 @@ class ScaleByAmsgradState(NamedTuple):
     nu_max: Params
 
 
-def _adam_moments(updates, state, b1, b2, nesterov):
-    """The new count and moments, and the debiased moments the step divides."""
+class ScaleByNadamState(NamedTuple):
+    """Adam's state plus ``mu_product``, the product of Dozat's momentum schedule so far."""
+
+    count: jax.Array
+    mu: Params
+    nu: Params
+    mu_product: jax.Array
+
+
+_EPS_CONVENTIONS = ("optax", "keras")
+
+
+def _dozat_mu(b1, count, momentum_decay):
+    """Dozat's momentum schedule ``b1 * (1 - 0.5 * 0.96**(t * momentum_decay))`` (float32)."""
+    t = jnp.asarray(count, jnp.float32)
+    return b1 * (1 - 0.5 * jnp.float32(0.96) ** (t * momentum_decay))
+
+
+def _adam_moments(updates, state, b1, b2, nesterov, momentum_decay=None):
+    """The new count and moments, and the debiased first moment the step divides."""
     g = tree.widen(updates)
     count = tree.safe_increment(state.count)
     mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
     nu = tree.update_moment(g, tree.widen(state.nu), b2, 2)
-    if nesterov:
+    mu_product = None
+    if momentum_decay is not None:
+        mu_t = _dozat_mu(b1, count, momentum_decay)
+        mu_next = _dozat_mu(b1, tree.safe_increment(count), momentum_decay)
+        mu_product = state.mu_product * mu_t
+        mu_product_next = mu_product * mu_next
+
+        def nesterov_step(m, g):
+            c_m = tree.as_dtype(mu_next / (1 - mu_product_next), m.dtype)
+            c_g = tree.as_dtype((1 - mu_t) / (1 - mu_product), g.dtype)
+            return c_m * m + c_g * g
+
+        mu_hat = jax.tree.map(nesterov_step, mu, g)
+    elif nesterov:
         mu_hat = jax.tree.map(
             lambda m, g: tree.scale(b1, m) + tree.scale(1 - b1, g),
             tree.bias_correction(mu, b1, tree.safe_increment(count)),
@@ -278,11 +328,25 @@ def _adam_moments(updates, state, b1, b2, nesterov):
         )
     else:
         mu_hat = tree.bias_correction(mu, b1, count)
-    return count, mu, nu, mu_hat, tree.bias_correction(nu, b2, count)
+    return count, mu, nu, mu_hat, mu_product
 
 
-def _adam_step(updates, mu_hat, nu_hat, eps, eps_root):
-    out = tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+def _second_moment(nu, b2, count, eps_convention):
+    """``v̂ = v / (1 - b2**t)`` (optax); Keras divides the step instead, so ``v`` as is."""
+    return nu if eps_convention == "keras" else tree.bias_correction(nu, b2, count)
+
+
+def _adam_step(updates, mu_hat, nu_hat, eps, eps_root, b2, count, eps_convention):
+    if eps_convention == "keras":
+        # Keras: lr * sqrt(1 - b2**t) * m̂ / (sqrt(v) + eps), eps outside the debiasing.
+        root = jnp.sqrt(1 - b2 ** jnp.asarray(count, jnp.float32))
+        out = tree.map(
+            lambda m, v: tree.as_dtype(root, m.dtype) * m / (jnp.sqrt(v + eps_root) + eps),
+            mu_hat,
+            nu_hat,
+        )
+    else:
+        out = tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
     return tree.cast_like(out, updates)
 
 
@@ -294,13 +358,15 @@ def _adam_init(params, *, mu_dtype):
     )
 
 
-def _adam_update(updates, state, params=None, *, b1, b2, eps, eps_root, nesterov):
+def _adam_update(updates, state, params=None, *, b1, b2, eps, eps_root, nesterov, eps_convention):
     del params
-    count, mu, nu, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
+    count, mu, nu, mu_hat, _ = _adam_moments(updates, state, b1, b2, nesterov)
     new_state = ScaleByAdamState(
         count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
     )
-    return _adam_step(updates, mu_hat, nu_hat, eps, eps_root), new_state
+    nu_hat = _second_moment(nu, b2, count, eps_convention)
+    step = _adam_step(updates, mu_hat, nu_hat, eps, eps_root, b2, count, eps_convention)
+    return step, new_state
 
 
 def _amsgrad_init(params, *, mu_dtype):
@@ -309,9 +375,12 @@ def _amsgrad_init(params, *, mu_dtype):
     )
 
 
-def _amsgrad_update(updates, state, params=None, *, b1, b2, eps, eps_root, nesterov):
+def _amsgrad_update(
+    updates, state, params=None, *, b1, b2, eps, eps_root, nesterov, eps_convention
+):
     del params
-    count, mu, nu, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
+    count, mu, nu, mu_hat, _ = _adam_moments(updates, state, b1, b2, nesterov)
+    nu_hat = _second_moment(nu, b2, count, eps_convention)
     nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
     new_state = ScaleByAmsgradState(
         count=count,
@@ -319,7 +388,40 @@ def _amsgrad_update(updates, state, params=None, *, b1, b2, eps, eps_root, neste
         nu=tree.cast_like(nu, state.nu),
         nu_max=tree.cast_like(nu_max, state.nu_max),
     )
-    return _adam_step(updates, mu_hat, nu_max, eps, eps_root), new_state
+    step = _adam_step(updates, mu_hat, nu_max, eps, eps_root, b2, count, eps_convention)
+    return step, new_state
+
+
+def _nadam_init(params, *, mu_dtype):
+    return ScaleByNadamState(
+        *_adam_init(params, mu_dtype=mu_dtype), mu_product=jnp.ones([], jnp.float32)
+    )
+
+
+def _nadam_update(
+    updates,
+    state,
+    params=None,
+    *,
+    b1,
+    b2,
+    eps,
+    eps_root,
+    nesterov,
+    eps_convention,
+    momentum_decay,
+):
+    del params, nesterov
+    count, mu, nu, mu_hat, mu_product = _adam_moments(updates, state, b1, b2, True, momentum_decay)
+    new_state = ScaleByNadamState(
+        count=count,
+        mu=tree.cast_like(mu, state.mu),
+        nu=tree.cast_like(nu, state.nu),
+        mu_product=mu_product,
+    )
+    nu_hat = _second_moment(nu, b2, count, eps_convention)
+    step = _adam_step(updates, mu_hat, nu_hat, eps, eps_root, b2, count, eps_convention)
+    return step, new_state
 
 
 def scale_by_adam(
@@ -327,9 +429,12 @@ def scale_by_adam(
     b2: Any = 0.999,
     eps: Any = 1e-8,
     eps_root: Any = 0.0,
-    amsgrad: bool = False,
-    nesterov: bool = False,
     mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+    amsgrad: bool = False,
+    eps_convention: str = "optax",
+    momentum_decay: float | None = None,
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015): momentum on the gradient, RMS scaling, bias correction.
 
@@ -338,7 +443,8 @@ def scale_by_adam(
         v_t = b2 * v_{t-1} + (1 - b2) * g_t**2
         m̂_t = m_t / (1 - b1**t)
         v̂_t = v_t / (1 - b2**t)
-        u_t = m̂_t / (sqrt(v̂_t + eps_root) + eps)
+        u_t = m̂_t / (sqrt(v̂_t + eps_root) + eps)                     eps_convention="optax"
+        u_t = sqrt(1 - b2**t) * m̂_t / (sqrt(v_t + eps_root) + eps)   eps_convention="keras"
 
     ``nesterov`` (NAdam, Dozat 2016) uses
     ``m̂_t = b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``;
@@ -346,14 +452,32 @@ def scale_by_adam(
     maximum. It is the texts' composition of RMS scaling and momentum
     (seed 000 eq. 3.9, seed 001 eq. 11.10, seed 002 §4.6).
 
+    Keras's Adam family computes ``lr * sqrt(1 - b2**t) / (1 - b1**t)`` first
+    and adds ``eps`` to the raw ``sqrt(v_t)``: in optax's terms its ``eps`` is
+    ``eps / sqrt(1 - b2**t)``, larger in early steps. ``eps_convention="keras"``
+    reproduces it (with ``amsgrad``, the maximum is then over the raw ``v``,
+    as in Keras).
+
+    A ``momentum_decay`` ψ (with ``nesterov``) switches to Dozat's momentum
+    schedule, as PyTorch's ``NAdam`` (ψ = 0.004) and Keras's ``Nadam`` (ψ = 1):
+
+        mu_t = b1 * (1 - 0.5 * 0.96**(t * ψ)),   P_t = mu_1 * ... * mu_t
+        m̂_t = mu_{t+1} * m_t / (1 - P_t * mu_{t+1}) + (1 - mu_t) * g_t / (1 - P_t)
+
+    and the state gains ``mu_product`` (``P_t``, float32).
+
     Args:
       b1: first-moment decay in [0, 1). Default 0.9.
       b2: second-moment decay in [0, 1). Default 0.999.
       eps: ≥ 0, added outside the root. Default 1e-8.
       eps_root: ≥ 0, added inside the root. Default 0.
-      amsgrad: keep the maximum second moment. Default False.
-      nesterov: Nesterov momentum. Default False.
       mu_dtype: dtype of ``m``; ``None`` (default) follows the params.
+      nesterov: Nesterov momentum (keyword-only, as in optax). Default False.
+      amsgrad: keep the maximum second moment (keyword-only). Default False.
+      eps_convention: ``"optax"`` (default) or ``"keras"``, where ``eps`` goes
+        relative to the bias correction (keyword-only).
+      momentum_decay: ``None`` (default, optax's NAdam) or ψ ≥ 0 for Dozat's
+        schedule; needs ``nesterov=True`` and no ``amsgrad`` (keyword-only).
     """
     owner = "scale_by_adam"
     check_range(owner, "b1", b1, "[0, 1)")
@@ -362,12 +486,35 @@ def scale_by_adam(
     check_range(owner, "eps_root", eps_root, "[0, inf)")
     check_flag(owner, "amsgrad", amsgrad)
     check_flag(owner, "nesterov", nesterov)
-
-    # amsgrad is a validated bool: it fixes the state's type.
-    init, update = (_amsgrad_init, _amsgrad_update) if amsgrad else (_adam_init, _adam_update)
+    if eps_convention not in _EPS_CONVENTIONS:
+        raise ValueError(
+            f"{owner}: eps_convention must be 'optax' or 'keras', got {eps_convention!r}"
+        )
+    if momentum_decay is not None:
+        check_range(owner, "momentum_decay", momentum_decay, "[0, inf)")
+        if not nesterov or amsgrad:
+            raise ValueError(
+                f"{owner}: momentum_decay (Dozat's NAdam schedule) needs nesterov=True "
+                "and amsgrad=False"
+            )
+        init, update = _nadam_init, _nadam_update
+        dozat = {"momentum_decay": momentum_decay}
+    else:
+        # amsgrad is a validated bool: it fixes the state's type.
+        init, update = (_amsgrad_init, _amsgrad_update) if amsgrad else (_adam_init, _adam_update)
+        dozat = {}
     return GradientTransformation(
         bind(init, mu_dtype=mu_dtype),
-        bind(update, b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        bind(
+            update,
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            nesterov=nesterov,
+            eps_convention=eps_convention,
+            **dozat,
+        ),
     )
 
 
@@ -377,35 +524,51 @@ def _adamax_init(params):
     )
 
 
-def _adamax_update(updates, state, params=None, *, b1, b2, eps):
+def _adamax_update(updates, state, params=None, *, b1, b2, eps, eps_convention="optax"):
     del params
     g = tree.widen(updates)
     count = tree.safe_increment(state.count)
     mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
+    keras = eps_convention == "keras"
     nu = tree.map(
-        lambda g, v: jnp.maximum(jnp.abs(g) + eps, tree.scale(b2, v)), g, tree.widen(state.nu)
+        lambda g, v: jnp.maximum(jnp.abs(g) + (0 if keras else eps), tree.scale(b2, v)),
+        g,
+        tree.widen(state.nu),
     )
-    out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), nu)
+    denominator = tree.map(lambda v: v + eps, nu) if keras else nu
+    out = tree.map(lambda m, v: m / v, tree.bias_correction(mu, b1, count), denominator)
     new_state = ScaleByAdamState(
         count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
     )
     return tree.cast_like(out, updates), new_state
 
 
-def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+def scale_by_adamax(
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, eps_convention: str = "optax"
+) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7.1): Adam with the infinity norm in place of the RMS.
 
 
         m_t = b1 * m_{t-1} + (1 - b1) * g_t
-        v_t = max(b2 * v_{t-1}, |g_t| + eps)
-        u_t = m_t / (1 - b1**t) / v_t
+        v_t = max(b2 * v_{t-1}, |g_t| + eps)     u_t = m_t / (1 - b1**t) / v_t          "optax"
+        v_t = max(b2 * v_{t-1}, |g_t|)           u_t = m_t / (1 - b1**t) / (v_t + eps)  "keras"
+
+    optax and PyTorch put ``eps`` inside the maximum; Keras adds it after.
 
     Args:
       b1: in [0, 1). Default 0.9.
       b2: in [0, 1). Default 0.999.
       eps: positive keeps ``v_t`` positive. Default 1e-8.
+      eps_convention: ``"optax"`` (default) or ``"keras"`` (keyword-only).
     """
     check_range("scale_by_adamax", "b1", b1, "[0, 1)")
     check_range("scale_by_adamax", "b2", b2, "[0, 1)")
     check_range("scale_by_adamax", "eps", eps, "[0, inf)")
-    return GradientTransformation(bind(_adamax_init), bind(_adamax_update, b1=b1, b2=b2, eps=eps))
+    if eps_convention not in _EPS_CONVENTIONS:
+        raise ValueError(
+            f"scale_by_adamax: eps_convention must be 'optax' or 'keras', got {eps_convention!r}"
+        )
+    return GradientTransformation(
+        bind(_adamax_init),
+        bind(_adamax_update, b1=b1, b2=b2, eps=eps, eps_convention=eps_convention),
+    )

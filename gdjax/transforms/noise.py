@@ -18,19 +18,19 @@ class AddNoiseState(NamedTuple):
     """Step count and the PRNG key of the next draw."""
 
     count: jax.Array
-    key: jax.Array
+    rng_key: jax.Array
 
 
 def _add_noise_init(params, *, key, owner, name):
     del params
-    return AddNoiseState(count=tree.zero_count(), key=as_key(key, owner, name))
+    return AddNoiseState(count=tree.zero_count(), rng_key=as_key(key, owner, name))
 
 
 def _add_noise_update(updates, state, params=None, *, eta, gamma):
     del params
     count = tree.safe_increment(state.count)
     std = jnp.sqrt(eta / count**gamma)
-    next_key, draw_key = jax.random.split(state.key)
+    next_key, draw_key = jax.random.split(state.rng_key)
     treedef = jax.tree.structure(updates)
     keys = jax.tree.unflatten(treedef, list(jax.random.split(draw_key, treedef.num_leaves)))
     out = tree.map(
@@ -38,7 +38,7 @@ def _add_noise_update(updates, state, params=None, *, eta, gamma):
         updates,
         keys,
     )
-    return out, AddNoiseState(count=count, key=next_key)
+    return out, AddNoiseState(count=count, rng_key=next_key)
 
 
 def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTransformation:

@@ -33,6 +33,10 @@ class ReduceOnPlateauState(NamedTuple):
     avg_value: jax.Array
 
 
+ReduceLROnPlateauState = ReduceOnPlateauState
+"""optax's name for `ReduceOnPlateauState` (``optax.contrib.ReduceLROnPlateauState``)."""
+
+
 def _plateau_init(params):
     dtypes = [jnp.result_type(x) for x in jax.tree.leaves(params)] or [jnp.float32]
     floats = [d for d in dtypes if jnp.issubdtype(d, jnp.floating)] or [jnp.float32]
@@ -120,8 +124,8 @@ def reduce_on_plateau(
     rtol: Any = 1e-4,
     atol: Any = 0.0,
     cooldown: Any = 0,
-    min_scale: Any = 0.0,
     accumulation_size: Any = 1,
+    min_scale: Any = 0.0,
 ) -> GradientTransformation:
     """Scales the updates down by ``factor`` when the monitored value has plateaued.
 
@@ -149,8 +153,14 @@ def reduce_on_plateau(
       rtol: relative improvement threshold, in [0, 1]. Default 1e-4.
       atol: absolute improvement threshold, >= 0. Default 0.
       cooldown: evaluations to wait after a reduction, >= 0. Default 0.
-      min_scale: the scale never goes below this, >= 0. Default 0.
       accumulation_size: values averaged into one evaluation, >= 1. Default 1.
+      min_scale: the scale never goes below this, >= 0. Default 0.
+
+    The arguments are in optax's order. Its state is optax's
+    ``ReduceLROnPlateauState`` (same fields; this module defines both names).
+
+    Inside ``optax.chain`` wrap it in `gdjax.transforms.wrappers.for_optax`:
+    optax passes ``value=`` only to its own ``GradientTransformationExtraArgs``.
     """
     owner = "reduce_on_plateau"
     check_range(owner, "factor", factor, "(0, 1)")

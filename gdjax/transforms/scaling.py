@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gdjax import tree
-from gdjax._validation import check_range, named
+from gdjax._validation import check_flag, check_range, named
 from gdjax.base import EMPTY_INIT, GradientTransformation, Schedule
 from gdjax.bound import bind
 
@@ -47,28 +47,31 @@ def _scale_by_schedule_update(updates, state, params=None, *, schedule):
     return updates, ScaleByScheduleState(count=tree.safe_increment(state.count))
 
 
-def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
-    """Multiplies the updates by ``schedule(count)``, ``count`` being the number of past updates.
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
+    """Multiplies the updates by ``step_size_fn(count)``, ``count`` counting past updates.
 
-    Update: ``u_t = schedule(t) * g_t`` with ``t = 0, 1, 2, ...``.
+    Update: ``u_t = step_size_fn(t) * g_t`` with ``t = 0, 1, 2, ...``.
 
     Args:
-      schedule: a function from the int32 step count to a factor (see
-        `gdjax.schedules`).
+      step_size_fn: a schedule, a function from the int32 step count to a
+        factor (see `gdjax.schedules`); optax's name for it.
     """
+    schedule = step_size_fn
     if not callable(schedule):
-        raise ValueError(f"scale_by_schedule: schedule must be callable, got {schedule!r}")
+        raise ValueError(f"scale_by_schedule: step_size_fn must be callable, got {schedule!r}")
     return GradientTransformation(
         bind(_schedule_init), bind(_scale_by_schedule_update, schedule=schedule)
     )
 
 
-def _descend(updates, count, *, learning_rate, owner, name):
-    """``-lr * g`` per parameter, ``lr`` evaluated at ``count`` where it is a schedule."""
+def _descend(updates, count, *, learning_rate, flip_sign, owner, name):
+    """``-lr * g`` per parameter (``+lr * g`` without ``flip_sign``), ``lr`` evaluated at
+    ``count`` where it is a schedule."""
 
     def descend(rate, subtree):
         value = rate(count) if callable(rate) else rate
-        return jax.tree.map(lambda g: tree.scale(-value, g), subtree)
+        factor = -value if flip_sign else value
+        return jax.tree.map(lambda g: tree.scale(factor, g), subtree)
 
     # Schedules are leaves even when they are pytrees themselves (a bound schedule,
     # functools.partial): is_leaf=callable.
@@ -83,19 +86,31 @@ def _descend(updates, count, *, learning_rate, owner, name):
         ) from error
 
 
-def _learning_rate_update(updates, state, params=None, *, learning_rate, owner, name):
+def _learning_rate_update(updates, state, params=None, *, learning_rate, flip_sign, owner, name):
     del params
-    return _descend(updates, None, learning_rate=learning_rate, owner=owner, name=name), state
+    out = _descend(
+        updates, None, learning_rate=learning_rate, flip_sign=flip_sign, owner=owner, name=name
+    )
+    return out, state
 
 
-def _scheduled_learning_rate_update(updates, state, params=None, *, learning_rate, owner, name):
+def _scheduled_learning_rate_update(
+    updates, state, params=None, *, learning_rate, flip_sign, owner, name
+):
     del params
     new_state = ScaleByScheduleState(count=tree.safe_increment(state.count))
-    out = _descend(updates, state.count, learning_rate=learning_rate, owner=owner, name=name)
+    out = _descend(
+        updates,
+        state.count,
+        learning_rate=learning_rate,
+        flip_sign=flip_sign,
+        owner=owner,
+        name=name,
+    )
     return out, new_state
 
 
-def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
+def scale_by_learning_rate(learning_rate: Any, *, flip_sign: bool = True) -> GradientTransformation:
     """Multiplies the updates by ``-learning_rate``, turning a direction into a descent step.
 
     Update: ``u = -lr * g``, or ``u_t = -lr(t) * g_t`` for a schedule.
@@ -110,7 +125,10 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
       its leaves may themselves be floats, arrays or schedules.
 
     Args:
-      learning_rate: the rate(s), each >= 0.
+      learning_rate: the rate(s), each >= 0. Required: optax's default ``None``
+        (no scaling) is refused, so that a forgotten rate is not a silent no-op.
+      flip_sign: multiply by ``-learning_rate`` (True, default) or by
+        ``+learning_rate`` (keyword-only, as in optax).
 
     Returns:
       A transformation whose state is ``EmptyState`` for constant rates and
@@ -118,6 +136,7 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
     """
     # Named now: update's error is raised outside the alias that built this.
     owner, name = named("scale_by_learning_rate", "learning_rate")
+    check_flag("scale_by_learning_rate", "flip_sign", flip_sign)
     if learning_rate is None:
         raise ValueError(f"{owner}: {name} is required, got None")
     # Schedules are leaves even when they are pytrees themselves (functools.partial is).
@@ -133,5 +152,6 @@ def scale_by_learning_rate(learning_rate: Any) -> GradientTransformation:
     else:
         init, update = EMPTY_INIT, _learning_rate_update
     return GradientTransformation(
-        init, bind(update, learning_rate=learning_rate, owner=owner, name=name)
+        init,
+        bind(update, learning_rate=learning_rate, flip_sign=flip_sign, owner=owner, name=name),
     )

@@ -13,11 +13,34 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdjax import tree
-from gdjax._validation import check_step
+from gdjax._validation import check_flag, check_step
 from gdjax.base import GradientTransformation, Params, extra_args_filter
-from gdjax.bound import Static, bind
+from gdjax.bound import Bound, Static, bind
 
 # --------------------------------------------------------------------------- masked
+
+
+def _is_function(mask: Any) -> bool:
+    """Whether a mask (or labels) is a function of the params rather than a tree.
+
+    A callable counts as a function unless it is a pytree with leaves that are
+    not callable: an equinox module of bools is callable (its ``__call__`` is
+    the model's) but is a tree of bools, a mask. A plain function is its own
+    leaf, and a `Bound`'s leaves are its hyperparameters, so both are functions.
+    The rule is optax's (its issue #913), except that a callable with no leaves
+    at all is a function here.
+    """
+    if not callable(mask):
+        return False
+    if isinstance(mask, Bound):
+        return True
+    return all(callable(leaf) for leaf in jax.tree.leaves(mask))
+
+
+def _leafless(params: Any) -> bool:
+    """Params with no leaves, such as the placeholder ``optax.tree.map_params`` passes
+    to ``init``: there is nothing to mask, and a mask may not even fit them."""
+    return not jax.tree.leaves(params)
 
 
 class MaskedNode(NamedTuple):
@@ -31,7 +54,7 @@ class MaskedState(NamedTuple):
 
 
 def _mask_tree(owner: str, mask: Any, params: Params) -> Any:
-    mask_tree = mask(params) if callable(mask) else mask
+    mask_tree = mask(params) if _is_function(mask) else mask
     for leaf in jax.tree.leaves(mask_tree):
         if not isinstance(leaf, (bool, np.bool_)):
             raise ValueError(
@@ -59,42 +82,70 @@ def _hide(owner: str, mask_tree: Any, params: Any) -> Any:
 
 
 def _masked_init(params, *, inner, mask):
+    if _leafless(params):
+        return MaskedState(inner(params))
     mask_tree = _mask_tree("masked", mask, params)
     return MaskedState(inner(_hide("masked", mask_tree, params)))
 
 
-def _masked_update(updates, state, params=None, *, inner, mask, **extra):
+def _masked_update(updates, state, params=None, *, inner, mask, mask_extra_args, **extra):
+    extra = extra_args_filter(inner)(extra)
+    if _leafless(updates):
+        return _passed_through(inner(updates, state.inner_state, params, **extra))
     mask_tree = _mask_tree("masked", mask, updates)
+    if mask_extra_args:
+        shape = jax.tree.structure(updates)
+        extra = {
+            k: _hide("masked", mask_tree, v) if jax.tree.structure(v) == shape else v
+            for k, v in extra.items()
+        }
     new, inner_state = inner(
         _hide("masked", mask_tree, updates),
         state.inner_state,
         _hide("masked", mask_tree, params),
-        **extra_args_filter(inner)(extra),
+        **extra,
     )
     merged = _prefix_map("masked", lambda m, n, g: n if m else g, mask_tree, new, updates)
     return merged, MaskedState(inner_state)
 
 
-def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
+def _passed_through(result: tuple) -> tuple:
+    updates, inner_state = result
+    return updates, MaskedState(inner_state)
+
+
+def masked(
+    inner: GradientTransformation, mask: Any, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformation:
     """Applies ``inner`` to the leaves where ``mask`` is True and passes the others through.
 
 
         u = inner(g)   where mask is True
         u = g          elsewhere
 
-    The inner state covers the masked-in leaves only.
+    The inner state covers the masked-in leaves only. Params with no leaves
+    (the placeholder of ``optax.tree.map_params``) go to ``inner`` as they are.
 
     Args:
       inner: the transformation to apply.
       mask: a pytree of bools with the structure of the params (or a prefix
-        of it), or a function ``params -> mask``.
+        of it), or a function ``params -> mask``. A callable pytree whose
+        leaves are bools (an equinox module) is a tree, not a function.
+      mask_compatible_extra_args: also mask the extra arguments of ``update``
+        that have the structure of the updates. Default False.
     """
-    if not callable(mask):
+    check_flag("masked", "mask_compatible_extra_args", mask_compatible_extra_args)
+    if not _is_function(mask):
         _mask_tree("masked", mask, None)  # a bad mask fails here, not at the first init
     # The mask's bools (or its function) are options: they decide the state's structure.
     return GradientTransformation(
         bind(_masked_init, inner=inner.init, mask=mask),
-        bind(_masked_update, inner=inner.update, mask=mask),
+        bind(
+            _masked_update,
+            inner=inner.update,
+            mask=mask,
+            mask_extra_args=mask_compatible_extra_args,
+        ),
     )
 
 
@@ -178,7 +229,9 @@ class PartitionState(NamedTuple):
 
 
 def _partition_init(params, *, transforms, labels):
-    label_tree = labels(params) if callable(labels) else labels
+    if _is_function(labels) and _leafless(params):
+        return PartitionState({label: init(params) for label, init in transforms.items()})
+    label_tree = labels(params) if _is_function(labels) else labels
     unknown = set(jax.tree.leaves(label_tree)) - set(transforms)
     if unknown:
         raise ValueError(
@@ -197,12 +250,15 @@ def _partition_update(updates, state, params=None, *, transforms, **extra):
 
 
 def _group_mask(params: Params, *, labels: Any, label: Hashable) -> Any:
-    label_tree = labels(params) if callable(labels) else labels
+    label_tree = labels(params) if _is_function(labels) else labels
     return jax.tree.map(lambda x: bool(x == label), label_tree)
 
 
 def partition(
-    transforms: Mapping[Hashable, GradientTransformation], labels: Any
+    transforms: Mapping[Hashable, GradientTransformation],
+    param_labels: Any,
+    *,
+    mask_compatible_extra_args: bool = False,
 ) -> GradientTransformation:
     """Applies a different transformation to each group of parameters.
 
@@ -211,15 +267,23 @@ def partition(
 
     Args:
       transforms: a mapping from label to transformation.
-      labels: a pytree of labels with the structure of the params (or a
-        prefix of it), or a function ``params -> labels``.
+      param_labels: a pytree of labels with the structure of the params (or a
+        prefix of it), or a function ``params -> labels``. A callable pytree
+        whose leaves are labels (an equinox module) is a tree, not a function.
+      mask_compatible_extra_args: also mask the extra arguments of ``update``
+        that have the structure of the updates (see `masked`). Default False.
     """
     if not transforms:
         raise ValueError("partition: transforms must name at least one group")
+    check_flag("partition", "mask_compatible_extra_args", mask_compatible_extra_args)
     # Labels shape the program (an int label is not a number to trace): options.
-    labels = Static(labels)
+    labels = Static(param_labels)
     wrapped = {
-        label: masked(tx, bind(_group_mask, labels=labels, label=Static(label)))
+        label: masked(
+            tx,
+            bind(_group_mask, labels=labels, label=Static(label)),
+            mask_compatible_extra_args=mask_compatible_extra_args,
+        )
         for label, tx in transforms.items()
     }
     return GradientTransformation(
@@ -299,7 +363,7 @@ def _inject_update(
 
 
 def inject_hyperparams(
-    factory: Callable[..., GradientTransformation],
+    inner_factory: Callable[..., GradientTransformation],
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
@@ -312,14 +376,15 @@ def inject_hyperparams(
     stored. Bools, ``None`` and the names in ``static_args`` stay fixed.
 
     Args:
-      factory: a function returning a transformation, e.g. ``gdjax.sgd``.
+      inner_factory: a function returning a transformation, e.g. ``gdjax.sgd``.
       static_args: names of arguments to keep fixed (not injected).
       hyperparam_dtype: dtype of the stored float hyperparameters; ``None``
         (default) uses the widest float dtype of the params, at least float32.
 
     Returns:
-      A function with the signature of ``factory``.
+      A function with the signature of ``inner_factory``.
     """
+    factory = inner_factory
     static = {static_args} if isinstance(static_args, str) else set(static_args)
     signature = inspect.signature(factory)
     unknown = static - set(signature.parameters)
@@ -367,3 +432,39 @@ def inject_hyperparams(
         )
 
     return wrapped
+
+
+# --------------------------------------------------------------------------- for_optax
+
+
+def _for_optax_update(updates, state, params=None, *, inner, **extra):
+    return inner(updates, state, params, **extra_args_filter(inner)(extra))
+
+
+def for_optax(transform: GradientTransformation) -> Any:
+    """``transform`` as an ``optax.GradientTransformationExtraArgs``, so that optax's
+    combinators pass it the extra arguments of ``update``.
+
+    optax's ``chain`` (and ``masked``, ``partition``, ...) hands extra keyword
+    arguments such as ``value=loss`` only to transformations that are
+    instances of its ``GradientTransformationExtraArgs`` class; it wraps any
+    other one so that they are dropped. So a `gdjax.reduce_on_plateau` placed
+    directly in ``optax.chain`` never sees ``value=`` (gdjax's own `chain`
+    passes it). Wrap it::
+
+        from gdjax.transforms.wrappers import for_optax
+
+        optax.chain(gdjax.sgd(0.1), for_optax(gdjax.reduce_on_plateau(0.5, 3)))
+
+    The result is optax's class with gdjax's functions in it (still a pytree
+    of the hyperparameters); its ``update`` passes on the extra arguments that
+    ``transform`` accepts and drops the others, as optax's transformations do.
+    optax is imported here, on call: gdjax does not depend on it otherwise.
+    """
+    try:
+        import optax  # optional: only users of optax call this
+    except ImportError as error:
+        raise ImportError("for_optax: optax is not installed") from error
+    return optax.GradientTransformationExtraArgs(
+        transform.init, bind(_for_optax_update, inner=transform.update)
+    )

@@ -183,3 +183,136 @@ def test_float16_zero_gradients_do_not_divide_zero_by_zero(factory):
     assert u.dtype == jnp.float16
     np.testing.assert_array_equal(np.asarray(u, np.float32), 0.0)
     assert all(np.isfinite(np.asarray(x, np.float32)).all() for x in jax.tree.leaves(state))
+
+
+# Keras 3's golden numbers (keras/src/optimizers/*_test.py, test_correctness_with_golden):
+# one step with gradient 0.01 everywhere, then five with 0.1, ..., 1.0, from x = ones(10).
+def _keras_golden_run(opt):
+    x = jnp.ones(10)
+    state = opt.init(x)
+    updates, state = opt.update(jnp.full(10, 0.01), state, x)
+    x = gdjax.apply_updates(x, updates)
+    rows = []
+    for _ in range(5):
+        rows.append(np.asarray(x))
+        updates, state = opt.update(jnp.arange(1, 11) / 10.0, state, x)
+        x = gdjax.apply_updates(x, updates)
+    return np.array(rows)
+
+
+KERAS_ADAMW_GOLDEN = [  # keras/src/optimizers/adamw_test.py
+    [0.4998] * 10,
+    [0.2486, 0.2475, 0.2463, 0.2451, 0.244, 0.2428, 0.2417, 0.2405, 0.2394, 0.2382],
+    [0.1223, 0.1198, 0.1174, 0.1149, 0.1124, 0.11, 0.1075, 0.1051, 0.1027, 0.1003],
+    [0.0586, 0.0549, 0.0512, 0.0475, 0.0439, 0.0402, 0.0366, 0.033, 0.0294, 0.0258],
+    [0.0263, 0.0215, 0.0167, 0.012, 0.0073, 0.0026, -0.0021, -0.0067, -0.0113, -0.0159],
+]
+KERAS_NADAM_GOLDEN = [  # keras/src/optimizers/nadam_test.py
+    [0.4281] * 10,
+    [-0.1738, -0.1731, -0.1726, -0.1723, -0.1721, -0.172, -0.1719, -0.1718, -0.1718, -0.1717],
+    [-0.7115, -0.7103, -0.7096, -0.7092, -0.709, -0.7088, -0.7086, -0.7085, -0.7085, -0.7084],
+    [-1.2335, -1.2322, -1.2313, -1.2309, -1.2306, -1.2304, -1.2302, -1.2301, -1.23, -1.2299],
+    [-1.7492, -1.7478, -1.7469, -1.7464, -1.7461, -1.7459, -1.7457, -1.7456, -1.7455, -1.7454],
+]
+KERAS_ADAMAX_GOLDEN = [  # keras/src/optimizers/adamax_test.py
+    [0.8] * 10,
+    [0.6827, 0.6873, 0.6888, 0.6896, 0.6901, 0.6904, 0.6906, 0.6908, 0.6909, 0.691],
+    [0.5333, 0.5407, 0.5431, 0.5444, 0.5451, 0.5456, 0.546, 0.5462, 0.5464, 0.5466],
+    [0.368, 0.3773, 0.3804, 0.382, 0.3829, 0.3835, 0.384, 0.3843, 0.3846, 0.3848],
+    [0.1933, 0.204, 0.2076, 0.2094, 0.2105, 0.2112, 0.2117, 0.2121, 0.2124, 0.2126],
+]
+KERAS_AMSGRAD_GOLDEN = [[v] * 10 for v in (0.999, 0.9982, 0.9974, 0.9965, 0.9955)]  # adam_test.py
+
+KERAS_GOLDEN_CASES = {
+    "AdamW(1.0, weight_decay=0.5, epsilon=2)": (
+        lambda: gdjax.adamw(1.0, eps=2.0, weight_decay=0.5, eps_convention="keras"),
+        KERAS_ADAMW_GOLDEN,
+    ),
+    "Nadam(0.5, 0.5, 0.67, 1e-5)": (
+        lambda: gdjax.nadam(0.5, 0.5, 0.67, 1e-5, momentum_decay=1.0),
+        KERAS_NADAM_GOLDEN,
+    ),
+    "Adamax(0.2, 0.85, 0.95, 1e-6)": (
+        lambda: gdjax.adamax(0.2, 0.85, 0.95, 1e-6, eps_convention="keras"),
+        KERAS_ADAMAX_GOLDEN,
+    ),
+    "Adam(amsgrad=True)": (
+        lambda: gdjax.amsgrad(0.001, eps=1e-7, eps_convention="keras"),
+        KERAS_AMSGRAD_GOLDEN,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(KERAS_GOLDEN_CASES))
+def test_keras_golden_numbers(name):
+    factory, golden = KERAS_GOLDEN_CASES[name]
+    np.testing.assert_allclose(_keras_golden_run(factory()), golden, rtol=5e-4, atol=5e-4)
+
+
+def test_keras_eps_convention_is_what_changes_adamw_golden():
+    # The optax convention misses Keras's first golden row (0.4998) by far more
+    # than its tolerance: eps = 2 is ε·sqrt(1 - b2**t)-scaled in Keras.
+    optax_rows = _keras_golden_run(gdjax.adamw(1.0, eps=2.0, weight_decay=0.5))
+    assert abs(optax_rows[0, 0] - 0.4998) > 1e-3
+
+
+# keras/src/optimizers/{adam,adamw,adamax,nadam}_test.py, test_single_step.
+@pytest.mark.parametrize(
+    "opt, want",
+    [
+        (lambda: gdjax.adam(0.5, eps=1e-7, eps_convention="keras"), [0.5, 1.5, 2.5, 3.5]),
+        (
+            lambda: gdjax.adamw(0.5, eps=1e-7, weight_decay=0.004, eps_convention="keras"),
+            [0.4980, 1.4960, 2.494, 3.492],
+        ),
+        (
+            lambda: gdjax.adamax(0.5, eps=1e-7, eps_convention="keras"),
+            [0.5, 1.5, 2.5, 3.5],
+        ),
+        (
+            lambda: gdjax.nadam(0.5, eps=1e-7, momentum_decay=1.0),
+            [0.4686, 1.4686, 2.4686, 3.4686],
+        ),
+    ],
+)
+def test_keras_single_step(opt, want):
+    x = jnp.array([1.0, 2.0, 3.0, 4.0])
+    o = opt()
+    updates, _ = o.update(jnp.array([1.0, 6.0, 7.0, 2.0]), o.init(x), x)
+    np.testing.assert_allclose(gdjax.apply_updates(x, updates), want, rtol=1e-4, atol=1e-4)
+
+
+def test_keras_adam_equals_optax_adam_with_rescaled_eps():
+    # Keras's eps is optax's eps / sqrt(1 - b2**t); at step 1 with b2 = 0.75 that is eps / 0.5.
+    x, g = jnp.array([1.0, -2.0]), jnp.array([0.3, -0.02])
+    keras = gdjax.scale_by_adam(0.5, 0.75, 0.1, eps_convention="keras")
+    optax_style = gdjax.scale_by_adam(0.5, 0.75, 0.2)
+    got, _ = keras.update(g, keras.init(x), x)
+    want, _ = optax_style.update(g, optax_style.init(x), x)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_dozat_schedule_keeps_the_running_product_and_default_state_is_unchanged():
+    x = nested_params()
+    default = gdjax.scale_by_adam(nesterov=True)
+    assert type(default.init(x)) is gdjax.ScaleByAdamState
+    dozat = gdjax.scale_by_adam(0.9, nesterov=True, momentum_decay=0.004)
+    state = dozat.init(x)
+    assert float(state.mu_product) == 1.0
+    _, state = dozat.update(x, state, x)
+    _, state = dozat.update(x, state, x)
+    mus = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.004)) for t in (1, 2)]
+    np.testing.assert_allclose(float(state.mu_product), mus[0] * mus[1], rtol=1e-6)
+
+
+def test_new_options_are_validated():
+    with pytest.raises(ValueError, match="eps_convention"):
+        gdjax.scale_by_adam(eps_convention="torch")
+    with pytest.raises(ValueError, match="eps_convention"):
+        gdjax.scale_by_adamax(eps_convention="Keras")
+    with pytest.raises(ValueError, match="momentum_decay"):
+        gdjax.scale_by_adam(momentum_decay=0.004)  # needs nesterov=True
+    with pytest.raises(ValueError, match="momentum_decay"):
+        gdjax.scale_by_adam(nesterov=True, amsgrad=True, momentum_decay=0.004)
+    with pytest.raises(ValueError, match="momentum_decay"):
+        gdjax.nadam(0.1, momentum_decay=-1.0)

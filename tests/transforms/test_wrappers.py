@@ -267,3 +267,26 @@ def test_inject_hyperparams_returns_a_pytree_whose_state_still_holds_the_values(
     other = inject(learning_rate=0.2, momentum=0.0)
     step(other, other.init(params))
     assert step._cache_size() == 1
+
+
+def _larger_than(params, *, size):
+    return jax.tree.map(lambda x: x.size > size, params)
+
+
+def test_masked_calls_a_bound_mask_even_with_numeric_hyperparameters():
+    # A Bound's leaves are its hyperparameters (here a number): it is still a function.
+    mask = gdjax.bound.bind(_larger_than, size=2.5)
+    params = {"a": jnp.ones(2), "b": jnp.ones(3)}
+    state = gdjax.masked(gdjax.trace(0.9), mask).init(params)
+    assert isinstance(state.inner_state.trace["a"], gdjax.MaskedNode)
+    assert state.inner_state.trace["b"].shape == (3,)
+
+
+def test_masked_passes_leafless_params_through():
+    # optax.tree.map_params's placeholder is leafless and fits no mask.
+    tx = gdjax.masked(gdjax.trace(0.9), {"a": True, "b": False})
+    assert tx.init(()) == gdjax.MaskedState(gdjax.TraceState(()))
+    u, state = tx.update((), tx.init(()))
+    assert u == () and state == gdjax.MaskedState(gdjax.TraceState(()))
+    with pytest.raises(gdjax.tree.StructureError):
+        tx.init((jnp.ones(1),))  # params with leaves must still fit the mask
