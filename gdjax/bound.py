@@ -112,7 +112,7 @@ class _Kind(NamedTuple):
 
 @register_pytree_with_keys_class
 class Bound:
-    """``fn`` with keyword hyperparameters bound: ``Bound(fn, h)(*args) == fn(*args, **h)``.
+    """``fn`` with keyword hyperparameters bound: ``bind(fn, **h)(*args) == fn(*args, **h)``.
 
     A pytree: its children are the hyperparameters, by name (key paths read
     ``.update.learning_rate``); ``fn`` and the options are its structure. Build

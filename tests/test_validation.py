@@ -149,6 +149,7 @@ BAD_ALIAS_ARGUMENTS = {
         "eps": -1e-8,
         "eps_root": -1.0,
         "nesterov": "yes",
+        "eps_convention": "tf",
     },
     "nadam": {
         "learning_rate": -0.1,
@@ -157,8 +158,17 @@ BAD_ALIAS_ARGUMENTS = {
         "eps": -1.0,
         "eps_root": -1e-9,
         "nesterov": "yes",
+        "eps_convention": "Keras",
+        "momentum_decay": -0.004,
     },
-    "amsgrad": {"learning_rate": -0.1, "b1": -0.1, "b2": 2.0, "eps": -1.0, "eps_root": -1.0},
+    "amsgrad": {
+        "learning_rate": -0.1,
+        "b1": -0.1,
+        "b2": 2.0,
+        "eps": -1.0,
+        "eps_root": -1.0,
+        "eps_convention": None,
+    },
     "adamw": {
         "learning_rate": -0.1,
         "b1": 1.0,
@@ -167,8 +177,9 @@ BAD_ALIAS_ARGUMENTS = {
         "eps_root": -1.0,
         "weight_decay": -1e-4,
         "nesterov": "yes",
+        "eps_convention": 1,
     },
-    "adamax": {"learning_rate": -0.1, "b1": 1.0, "b2": -0.1, "eps": -1.0},
+    "adamax": {"learning_rate": -0.1, "b1": 1.0, "b2": -0.1, "eps": -1.0, "eps_convention": ""},
     "noisy_sgd": {"learning_rate": -0.1, "eta": -0.01, "gamma": -1.0, "key": 1.5},
 }
 CHECKED_AT_INIT = {"accumulator_dtype", "mu_dtype", "mask", "weight_decay_mask"}

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gdjax import tree
-from gdjax._validation import check_flag, check_range
+from gdjax._validation import check_flag, check_range, named
 from gdjax.base import GradientTransformation, Params
 from gdjax.bound import bind
 
@@ -295,6 +295,13 @@ class ScaleByNadamState(NamedTuple):
 _EPS_CONVENTIONS = ("optax", "keras")
 
 
+def _check_eps_convention(owner: str, value: Any) -> None:
+    """``"optax"`` or ``"keras"``: an option (it selects code), reported in the alias's words."""
+    if not (isinstance(value, str) and value in _EPS_CONVENTIONS):
+        owner, name = named(owner, "eps_convention")
+        raise ValueError(f"{owner}: {name} must be 'optax' or 'keras', got {value!r}")
+
+
 def _dozat_mu(b1, count, momentum_decay):
     """Dozat's momentum schedule ``b1 * (1 - 0.5 * 0.96**(t * momentum_decay))`` (float32)."""
     t = jnp.asarray(count, jnp.float32)
@@ -486,10 +493,7 @@ def scale_by_adam(
     check_range(owner, "eps_root", eps_root, "[0, inf)")
     check_flag(owner, "amsgrad", amsgrad)
     check_flag(owner, "nesterov", nesterov)
-    if eps_convention not in _EPS_CONVENTIONS:
-        raise ValueError(
-            f"{owner}: eps_convention must be 'optax' or 'keras', got {eps_convention!r}"
-        )
+    _check_eps_convention(owner, eps_convention)
     if momentum_decay is not None:
         check_range(owner, "momentum_decay", momentum_decay, "[0, inf)")
         if not nesterov or amsgrad:
@@ -564,10 +568,7 @@ def scale_by_adamax(
     check_range("scale_by_adamax", "b1", b1, "[0, 1)")
     check_range("scale_by_adamax", "b2", b2, "[0, 1)")
     check_range("scale_by_adamax", "eps", eps, "[0, inf)")
-    if eps_convention not in _EPS_CONVENTIONS:
-        raise ValueError(
-            f"scale_by_adamax: eps_convention must be 'optax' or 'keras', got {eps_convention!r}"
-        )
+    _check_eps_convention("scale_by_adamax", eps_convention)
     return GradientTransformation(
         bind(_adamax_init),
         bind(_adamax_update, b1=b1, b2=b2, eps=eps, eps_convention=eps_convention),
