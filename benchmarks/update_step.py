@@ -16,9 +16,11 @@ For sgd, momentum, nesterov, adagrad, rmsprop, adadelta and adam, at 1, 100 and
   of this machine; a gdjax/optax ratio inside it is not a difference.
 
 It prints the table with the ratios gdjax/optax (targets: step <= 1.05,
-compile <= 1.1) and writes it to RESULTS.md.
+compile <= 1.1) and writes it to RESULTS.md. ``--matrices`` times the wider
+family (lion, lamb, adafactor, muon) on matrix leaves, in a section of its own.
 
     python benchmarks/update_step.py            # full run, updates RESULTS.md
+    python benchmarks/update_step.py --matrices # the wider family, updates RESULTS.md
     python benchmarks/update_step.py --quick    # a smoke run, prints only
 """
 
@@ -34,6 +36,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import optax
+import optax.contrib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine, median_seconds, write_section
@@ -49,12 +52,25 @@ OPTIMIZERS = {
     "adadelta": (lambda: gdjax.adadelta(1.0), lambda: optax.adadelta(1.0)),
     "adam": (lambda: gdjax.adam(0.01), lambda: optax.adam(0.01)),
 }
+# The wider family (issue 13), timed on matrix leaves (--matrices): Muon orthogonalises
+# matrices and Adafactor factors them; on vectors both fall back to other rules.
+FAMILY = {
+    "lion": (lambda: gdjax.lion(1e-4), lambda: optax.lion(1e-4)),
+    "lamb": (lambda: gdjax.lamb(0.01), lambda: optax.lamb(0.01)),
+    "adafactor": (lambda: gdjax.adafactor(0.01), lambda: optax.adafactor(0.01)),
+    "muon": (lambda: gdjax.muon(0.01), lambda: optax.contrib.muon(0.01)),
+}
 
 
-def make_tree(leaves: int, total: int) -> dict:
+def make_tree(leaves: int, total: int, matrices: bool = False) -> dict:
+    """``leaves`` leaves of ``total // leaves`` params: vectors, or near-square matrices."""
     size = total // leaves
+    shape = (size,)
+    if matrices:
+        rows = int(size**0.5)
+        shape = (rows, size // rows)
     keys = jax.random.split(jax.random.key(0), leaves)
-    return {f"w{i:04d}": jax.random.normal(k, (size,), jnp.float32) for i, k in enumerate(keys)}
+    return {f"w{i:04d}": jax.random.normal(k, shape, jnp.float32) for i, k in enumerate(keys)}
 
 
 def make_step(optimizer, apply):
@@ -146,12 +162,25 @@ def steps_per_run(run_once, target_seconds: float, minimum: int) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no RESULTS.md")
-    parser.add_argument("--total", type=int, default=2**22, help="params in all (default 4M)")
+    parser.add_argument(
+        "--total",
+        type=int,
+        help="params in all (default 4M; with --matrices 256K: Muon's "
+        "Newton-Schulz iterations cost a matrix product per step, 2048^3 on 2 cores is seconds)",
+    )
     parser.add_argument("--steps", type=int, default=10, help="fewest steps per timed run")
     parser.add_argument("--target", type=float, default=0.2, help="seconds per timed run")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per side")
     parser.add_argument("--compile-repeats", type=int, default=9)
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument(
+        "--optimizers",
+        help="default: the texts' seven; with --matrices: lion, lamb, adafactor, muon",
+    )
+    parser.add_argument(
+        "--matrices",
+        action="store_true",
+        help="matrix leaves and the wider family (its own RESULTS.md section)",
+    )
     parser.add_argument("--leaves", help="leaf counts to run (default 1,100,1000; quick: 1,10)")
     parser.add_argument("--bandwidth-params", type=int, default=2**24, help="the 16M-param leaf")
     args = parser.parse_args(argv)
@@ -163,17 +192,22 @@ def main(argv: list[str] | None = None) -> None:
             3,
             1,
         )
-    args.leaves = args.leaves or ("1,10" if args.quick else "1,100,1000")
+    args.total = args.total or (2**18 if args.matrices else 2**22)
+    table_of = {**OPTIMIZERS, **FAMILY}
+    args.optimizers = args.optimizers or ",".join(FAMILY if args.matrices else OPTIMIZERS)
+    args.leaves = args.leaves or (
+        "1,10" if args.quick else "1,100" if args.matrices else "1,100,1000"
+    )
     if args.quick:
         args.bandwidth_params = 2**12
 
     names = args.optimizers.split(",")
     rows = []
     for leaves in (int(n) for n in args.leaves.split(",")):
-        params = make_tree(leaves, args.total)
+        params = make_tree(leaves, args.total, args.matrices)
         grads = jax.tree.map(lambda x: 0.01 * x, params)
         for name in names:
-            ours, theirs = OPTIMIZERS[name]
+            ours, theirs = table_of[name]
             probe = step_timer(ours(), gdjax.apply_updates, params, grads, 1)
             steps = steps_per_run(probe, args.target, args.steps)
             run_ours = step_timer(ours(), gdjax.apply_updates, params, grads, steps)
@@ -206,6 +240,10 @@ def main(argv: list[str] | None = None) -> None:
 
     table = format_table(rows)
     print("\n" + table)
+    if args.matrices:
+        if not args.quick:
+            write_section("update_step_family", family_section(args, table))
+        return
     traffic = bandwidth(args.bandwidth_params, args.repeats)
     triad = traffic[0][2]
     traffic_table = "\n".join(
@@ -234,6 +272,22 @@ def main(argv: list[str] | None = None) -> None:
             "donated triad (3 arrays); target: >= 80% of the triad's bytes/s.\n\n" + traffic_table
         )
         write_section("update_step", body)
+
+
+def family_section(args: argparse.Namespace, table: str) -> str:
+    return (
+        "## Update step, the wider family: gdjax vs optax "
+        "(`benchmarks/update_step.py --matrices`)\n\n"
+        f"Machine: {machine()}.\n\n"
+        f"{args.total:,} float32 params as 1 or 100 near-square matrices (so that Muon "
+        "orthogonalises and Adafactor factors every leaf); muon against "
+        "`optax.contrib.muon`. Timed as the table above: medians of "
+        f"{args.repeats} interleaved runs of ~{args.target:g} s, compile medians of "
+        f"{args.compile_repeats}, A/A = optax against optax.\n\n" + table + "\n\n"
+        "Adafactor's programs differ by three instructions of 186 (optax's has one more "
+        "constant and one more copy, gdjax's one more parameter); the step times are "
+        "the same."
+    )
 
 
 def format_row(row) -> str:

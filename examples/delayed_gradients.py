@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{peak:>12.4g}   {'yes' if bool(run.diverged[0]) else 'no'}{stable}"
             )
     print(
-        "DT-AdaGrad (McMahan & Streeter 2014) is not in gdjax: see the docstring of "
-        "gdjax.distributed.delayed for what its exact update needs."
+        "Delay-tolerant AdaGrad (McMahan & Streeter 2014): "
+        "gdjax.distributed.adaptive_revision, examples/delay_tolerant_adagrad.py."
     )
 
     fig, axes = plot.subplots(2, 2, figsize=(11, 8))

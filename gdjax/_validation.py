@@ -145,3 +145,17 @@ def check_step(owner: str, name: str, value: Any, minimum: int) -> Any:
         f"{owner}: {name} must be an integer >= {minimum} and <= 2**31 - 1 = {INT32_MAX} "
         f"(steps are counted in int32), got {value!r}"
     )
+
+
+def check_static_int(owner: str, name: str, value: Any, minimum: int) -> int:
+    """A count that shapes the program (a buffer's length, a number of iterations): a
+    concrete integer >= ``minimum``, returned as an ``int``. A tracer is refused with a
+    clear error, since no program can be built before its value is known; mark the
+    value `gdjax.bound.Static` when binding it, so that it is structure, not data."""
+    if isinstance(value, jax.core.Tracer):
+        owner, name = named(owner, name)
+        raise ValueError(
+            f"{owner}: {name} shapes the program, so it must be a concrete integer >= "
+            f"{minimum} (a Python or NumPy int), not a traced value; got {value!r}"
+        )
+    return check_int(owner, name, value, minimum)

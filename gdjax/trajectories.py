@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gdjax._validation import check_int, check_range
-from gdjax.base import EmptyState, GradientTransformation, apply_updates
+from gdjax.base import EmptyState, GradientTransformation, apply_updates, extra_args_filter
 from gdjax.bound import Skeleton, bind, split, stacked_calls
 from gdjax.keys import for_run, is_key
 from gdjax.landscapes import Landscape
@@ -238,8 +238,13 @@ def _simulate(
         inside = [sum((x[i] - m[i]) ** 2 for i in range(dim)) < tol2 for m in o.minima]
         return functools.reduce(jnp.logical_or, inside)
 
-    def advance(carry, grads):
-        updates, state = optimizer.update(grads, carry["state"], carry["x"])
+    # optax's extra arguments, for the optimizers that read them (a Polyak step reads
+    # the value; a line search the value, the gradient and the function).
+    wanted = extra_args_filter(optimizer.update)
+
+    def advance(carry, value, grads):
+        extra = wanted({"value": value, "grad": grads, "value_fn": fn})
+        updates, state = optimizer.update(grads, carry["state"], carry["x"], **extra)
         x = apply_updates(carry["x"], updates)
         carry = {**carry, "x": x, "state": state, "k": carry["k"] + 1}
         if o.bound is not None:  # an excursion beyond the bound may be transient
@@ -252,7 +257,7 @@ def _simulate(
         return carry
 
     def step(carry, _):
-        return advance(carry, value_and_grad(carry["x"])[1]), None
+        return advance(carry, *value_and_grad(carry["x"])), None
 
     def entries(x, value, state):
         recorded = {"positions": x, "values": value}
@@ -287,7 +292,7 @@ def _simulate(
             record = entries(carry["x"], value, carry["state"])
 
             def chunk(carry):
-                return steps(advance(carry, grads), o.record_every - 1)
+                return steps(advance(carry, value, grads), o.record_every - 1)
 
             carry = jax.lax.cond(row < chunks, chunk, lambda c: c, carry)
             if rest:

@@ -16,6 +16,21 @@ def test_update_step_benchmark_runs():
     assert "| adam | 3 |" in out and "step ratio" in out
 
 
+def test_update_step_benchmark_runs_the_wider_family_on_matrices():
+    out = run_python(
+        "benchmarks/update_step.py",
+        "--quick",
+        "--matrices",
+        "--optimizers",
+        "lion,adafactor,muon",
+        "--leaves",
+        "1",
+        timeout=600,
+    )
+    for name in ("lion", "adafactor", "muon"):
+        assert f"| {name} | 1 |" in out
+
+
 def test_trajectories_benchmark_runs():
     out = run_python("benchmarks/trajectories.py", "--quick", timeout=600)
     for section in ("(a) adam", "(b) momentum", "(c) adam on rastrigin"):
@@ -38,3 +53,9 @@ def test_recompile_benchmark_runs():
     assert "| second call, a new `sgd(0.06)` |" in out
     for command in ("`gdjax compare`, every rate halved", "`gdjax sweep`, 3 other rates"):
         assert f"| {command} | after |" in out
+
+
+def test_experiments_order_benchmark_runs():
+    out = run_python("benchmarks/experiments_order.py", "--quick", timeout=600)
+    assert "(1) order" in out and "(2) early stopping" in out
+    assert "(3) batch normalization" in out

@@ -41,6 +41,10 @@ def _shared():
         ours, theirs = getattr(gdjax, name), getattr(optax, name)
         if inspect.isfunction(ours) or inspect.isclass(ours):
             names[name] = (ours, theirs)
+    # optax.contrib's names that gdjax has (gdjax.contrib holds the same objects).
+    for name in sorted(set(dir(gdjax.contrib)) & set(dir(optax.contrib))):
+        if not name.startswith("_") and name not in names:
+            names[name] = (getattr(gdjax.contrib, name), getattr(optax.contrib, name))
     for name, theirs in COUNTERPARTS.items():
         if hasattr(gdjax, name):
             names.setdefault(name, (getattr(gdjax, name), theirs))

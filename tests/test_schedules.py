@@ -1,3 +1,5 @@
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -307,3 +309,346 @@ def test_schedules_of_the_same_kind_share_a_structure_and_options_change_it():
     assert jax.tree.structure(schedules.piecewise_constant(1.0, {10: 0.5})) != jax.tree.structure(
         schedules.piecewise_constant(1.0, {10: 0.5, 20: 0.5})
     )
+
+
+# --------------------------------------------------------------------------- the newer schedules
+
+NEW_STEPS = jnp.array(
+    [
+        *(0, 1, 2, 4, 5, 9, 10, 11, 24, 25, 26, 29, 30, 31, 49, 50, 51, 59, 60, 61, 84, 85, 86),
+        *(99, 100, 101, 149, 150, 151, 159, 160, 161, 199, 200, 201, 1000, 2**31 - 1),
+    ],
+    jnp.int32,
+)
+
+CYCLES = [
+    {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 50},
+    {
+        "init_value": 0.1,
+        "peak_value": 0.5,
+        "warmup_steps": 10,
+        "decay_steps": 100,
+        "end_value": 0.01,
+        "exponent": 2.0,
+    },
+    {"init_value": 0.2, "peak_value": 0.3, "warmup_steps": 0, "decay_steps": 10},
+]
+
+# name: (ours, optax's), defaults and non-default arguments
+NEW_PARITY = {
+    "warmup-constant": (
+        lambda: schedules.warmup_constant(0.1, 1.0, 10),
+        lambda: optax.warmup_constant_schedule(0.1, 1.0, 10),
+    ),
+    "warmup-constant-falling": (
+        lambda: schedules.warmup_constant(2.0, 0.5, 150),
+        lambda: optax.warmup_constant_schedule(2.0, 0.5, 150),
+    ),
+    "warmup-exponential": (
+        lambda: schedules.warmup_exponential_decay(0.0, 1.0, 10, 7, 0.5),
+        lambda: optax.warmup_exponential_decay_schedule(0.0, 1.0, 10, 7, 0.5),
+    ),
+    "warmup-exponential-all": (
+        lambda: schedules.warmup_exponential_decay(0.1, 1.0, 10, 7, 0.5, 5, True, 0.05),
+        lambda: optax.warmup_exponential_decay_schedule(0.1, 1.0, 10, 7, 0.5, 5, True, 0.05),
+    ),
+    "warmup-exponential-growth-no-warmup": (
+        lambda: schedules.warmup_exponential_decay(0.1, 0.2, 0, 5, 1.5, end_value=1.0),
+        lambda: optax.warmup_exponential_decay_schedule(0.1, 0.2, 0, 5, 1.5, end_value=1.0),
+    ),
+    "sgdr-one": (
+        lambda: schedules.sgdr(CYCLES[:1]),
+        lambda: optax.sgdr_schedule(CYCLES[:1]),
+    ),
+    "sgdr-three": (lambda: schedules.sgdr(CYCLES), lambda: optax.sgdr_schedule(CYCLES)),
+    "interpolate-linear": (
+        lambda: schedules.piecewise_interpolate("linear", 1.0, {10: 0.5, 100: 0.1, 50: 2.0}),
+        lambda: optax.piecewise_interpolate_schedule("linear", 1.0, {10: 0.5, 100: 0.1, 50: 2.0}),
+    ),
+    "interpolate-cosine": (
+        lambda: schedules.piecewise_interpolate("cosine", 2.0, {0: 0.5, 25: 3.0, 150: 0.0}),
+        lambda: optax.piecewise_interpolate_schedule("cosine", 2.0, {0: 0.5, 25: 3.0, 150: 0.0}),
+    ),
+    "interpolate-nothing": (
+        lambda: schedules.piecewise_interpolate("linear", 0.3),
+        lambda: optax.piecewise_interpolate_schedule("linear", 0.3),
+    ),
+    "cosine-onecycle": (
+        lambda: schedules.cosine_onecycle(100, 1.0),
+        lambda: optax.cosine_onecycle_schedule(100, 1.0),
+    ),
+    "cosine-onecycle-all": (
+        lambda: schedules.cosine_onecycle(200, 2.0, 0.25, 10.0, 100.0),
+        lambda: optax.cosine_onecycle_schedule(200, 2.0, 0.25, 10.0, 100.0),
+    ),
+    "linear-onecycle": (
+        lambda: schedules.linear_onecycle(100, 1.0),
+        lambda: optax.linear_onecycle_schedule(100, 1.0),
+    ),
+    "linear-onecycle-all": (
+        lambda: schedules.linear_onecycle(200, 2.0, 0.25, 0.75, 10.0, 100.0),
+        lambda: optax.linear_onecycle_schedule(200, 2.0, 0.25, 0.75, 10.0, 100.0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_PARITY))
+def test_newer_schedules_match_optax_at_every_boundary(name):
+    ours, theirs = NEW_PARITY[name]
+    got = jax.jit(jax.vmap(ours()))(NEW_STEPS)
+    want = jax.vmap(theirs())(NEW_STEPS)
+    assert np.isfinite(np.asarray(got)).all()
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-6, atol=1e-7)
+    # Not constant (the steps cross the boundaries), except the one without boundaries.
+    assert name == "interpolate-nothing" or np.ptp(np.asarray(got)) > 0
+
+
+# name: (ours with one numeric argument given, optax's with it given), and values to sweep
+NEW_SWEEPS = {
+    "warmup-constant-peak": (
+        lambda v: schedules.warmup_constant(0.1, v, 10),
+        lambda v: optax.warmup_constant_schedule(0.1, v, 10),
+        [0.5, 1.0, 3.0],
+    ),
+    "warmup-constant-warmup-steps": (
+        lambda v: schedules.warmup_constant(0.1, 1.0, v),
+        lambda v: optax.warmup_constant_schedule(0.1, 1.0, v),
+        [1, 10, 100],
+    ),
+    "warmup-exponential-rate": (
+        lambda v: schedules.warmup_exponential_decay(0.0, 1.0, 10, 7, v),
+        lambda v: optax.warmup_exponential_decay_schedule(0.0, 1.0, 10, 7, v),
+        [0.3, 0.5, 0.9],
+    ),
+    "warmup-exponential-transition-steps": (
+        lambda v: schedules.warmup_exponential_decay(0.0, 1.0, 10, v, 0.5),
+        lambda v: optax.warmup_exponential_decay_schedule(0.0, 1.0, 10, v, 0.5),
+        [3, 7, 20],
+    ),
+    "sgdr-peak": (
+        lambda v: schedules.sgdr([{**CYCLES[0], "peak_value": v}, CYCLES[1]]),
+        lambda v: optax.sgdr_schedule([{**CYCLES[0], "peak_value": v}, CYCLES[1]]),
+        [0.5, 1.0, 2.0],
+    ),
+    "sgdr-decay-steps": (  # moves the restart too
+        lambda v: schedules.sgdr([{**CYCLES[0], "decay_steps": v}, CYCLES[1]]),
+        lambda v: optax.sgdr_schedule([{**CYCLES[0], "decay_steps": v}, CYCLES[1]]),
+        [20, 50, 90],
+    ),
+    "interpolate-init": (
+        lambda v: schedules.piecewise_interpolate("cosine", v, {10: 0.5, 100: 0.1}),
+        lambda v: optax.piecewise_interpolate_schedule("cosine", v, {10: 0.5, 100: 0.1}),
+        [0.5, 1.0, 4.0],
+    ),
+    "cosine-onecycle-peak": (
+        lambda v: schedules.cosine_onecycle(100, v),
+        lambda v: optax.cosine_onecycle_schedule(100, v),
+        [0.1, 1.0, 5.0],
+    ),
+    "cosine-onecycle-transition-steps": (
+        lambda v: schedules.cosine_onecycle(v, 1.0),
+        lambda v: optax.cosine_onecycle_schedule(v, 1.0),
+        [50, 100, 200],
+    ),
+    "linear-onecycle-pct-start": (
+        lambda v: schedules.linear_onecycle(200, 1.0, v),
+        lambda v: optax.linear_onecycle_schedule(200, 1.0, v),
+        [0.1, 0.25, 0.5],
+    ),
+    "linear-onecycle-div-factor": (
+        lambda v: schedules.linear_onecycle(100, 1.0, div_factor=v),
+        lambda v: optax.linear_onecycle_schedule(100, 1.0, div_factor=v),
+        [5.0, 25.0, 100.0],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_SWEEPS))
+def test_newer_schedules_vmap_over_a_numeric_argument(name):
+    # Step counts included: they are data, so one program serves every value.
+    ours, theirs, values = NEW_SWEEPS[name]
+    kind = jnp.int32 if isinstance(values[0], int) else jnp.float32
+    got = jax.jit(jax.vmap(lambda v: jax.vmap(ours(v))(NEW_STEPS)))(jnp.asarray(values, kind))
+    assert got.shape == (len(values), len(NEW_STEPS))
+    for row, value in zip(got, values, strict=True):
+        np.testing.assert_allclose(row, jax.vmap(theirs(value))(NEW_STEPS), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(got[0], got[1])
+
+
+def test_newer_schedules_leaves_are_their_numeric_arguments():
+    assert jax.tree.leaves(schedules.warmup_constant(0.1, 1.0, 10)) == [0.1, 1.0, 10]
+    assert jax.tree.leaves(schedules.warmup_exponential_decay(0.0, 1.0, 10, 7, 0.5)) == [
+        0.0, 1.0, 10, 7, 0.5, 0
+    ]  # fmt: skip
+    assert jax.tree.leaves(schedules.cosine_onecycle(100, 1.0)) == [100, 1.0, 0.3, 25.0, 1e4]
+    assert jax.tree.leaves(schedules.linear_onecycle(100, 1.0, 0.2, 0.8, 5.0, 10.0)) == [
+        100, 1.0, 0.2, 0.8, 5.0, 10.0
+    ]  # fmt: skip
+    # The boundaries sorted, then their scales; the interpolation is an option.
+    interpolate = schedules.piecewise_interpolate("cosine", 1.0, {100: 0.1, 10: 0.5})
+    assert jax.tree.leaves(interpolate) == [1.0, 10, 100, 0.5, 0.1]
+    linear = schedules.piecewise_interpolate("linear", 1.0, {100: 0.1, 10: 0.5})
+    assert jax.tree.structure(linear) != jax.tree.structure(interpolate)
+    # sgdr: each cycle's warmup_cosine_decay leaves (the restarts are their decay_steps).
+    assert jax.tree.leaves(schedules.sgdr(CYCLES[:2])) == [
+        0.0, 1.0, 5, 50, 0.0, 1.0, 0.1, 0.5, 10, 100, 0.01, 2.0
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["sgdr-three", "cosine-onecycle-all", "linear-onecycle-all"])
+def test_newer_schedules_as_jit_arguments_trace_once(name):
+    traces = []
+
+    @jax.jit
+    def evaluate(schedule):
+        traces.append(None)
+        return jax.vmap(schedule)(NEW_STEPS)
+
+    ours, theirs = NEW_PARITY[name]
+    first = ours()
+    doubled = jax.tree.map(lambda x: x * 2 if isinstance(x, float) else x, first)
+    want = jax.vmap(theirs())(NEW_STEPS)
+    np.testing.assert_allclose(evaluate(first), want, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(evaluate(doubled), evaluate(first))
+    assert len(traces) == 1
+
+
+def test_warmup_constant_without_warm_up_is_the_peak_unlike_optax():
+    # optax 0.2.8 builds a linear schedule of 0 steps (a constant init_value) and never
+    # switches to the peak; here 0 steps of warm-up means none, as in warmup_cosine_decay.
+    steps = jnp.arange(5)
+    np.testing.assert_array_equal(jax.vmap(schedules.warmup_constant(0.1, 1.0, 0))(steps), 1.0)
+    np.testing.assert_allclose(jax.vmap(optax.warmup_constant_schedule(0.1, 1.0, 0))(steps), 0.1)
+
+
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: schedules.warmup_constant(0.1, 1.0, -1), "warmup_constant: warmup_steps "),
+        (lambda: schedules.warmup_constant(0.1, 1.0, 2.5), "warmup_constant: warmup_steps "),
+        (
+            lambda: schedules.warmup_exponential_decay(0.0, 1.0, -3, 7, 0.5),
+            "warmup_exponential_decay: warmup_steps ",
+        ),
+        (
+            lambda: schedules.warmup_exponential_decay(0.0, 1.0, 3, 0, 0.5),
+            "warmup_exponential_decay: transition_steps ",
+        ),
+        (
+            lambda: schedules.warmup_exponential_decay(0.0, 1.0, 3, 7, -0.5),
+            r"warmup_exponential_decay: decay_rate must be in \(0, inf\), got -0.5",
+        ),
+        (
+            lambda: schedules.warmup_exponential_decay(0.0, 1.0, 3, 7, 0.5, -2),
+            "warmup_exponential_decay: transition_begin ",
+        ),
+        (
+            lambda: schedules.warmup_exponential_decay(0.0, 1.0, 3, 7, 0.5, staircase=1),
+            "warmup_exponential_decay: staircase ",
+        ),
+        (lambda: schedules.sgdr([]), "sgdr: cosine_kwargs "),
+        (
+            lambda: schedules.sgdr([{**CYCLES[0], "decay_steps": 5}]),
+            "warmup_cosine_decay: decay_steps counts the warm-up",
+        ),
+        (
+            lambda: schedules.piecewise_interpolate("cubic", 1.0),
+            "piecewise_interpolate: interpolate_type .*'cubic'",
+        ),
+        (
+            lambda: schedules.piecewise_interpolate("linear", 1.0, {10: -0.5}),
+            r"piecewise_interpolate: a scale must be in \[0, inf\), got -0.5",
+        ),
+        (
+            lambda: schedules.piecewise_interpolate("linear", 1.0, {-10: 0.5}),
+            "piecewise_interpolate: a boundary .*-10",
+        ),
+        (lambda: schedules.cosine_onecycle(0, 1.0), "cosine_onecycle: transition_steps .*0"),
+        (
+            lambda: schedules.cosine_onecycle(100, 1.0, 1.5),
+            r"cosine_onecycle: pct_start must be in \[0, 1\], got 1.5",
+        ),
+        (
+            lambda: schedules.cosine_onecycle(100, 1.0, div_factor=0.0),
+            r"cosine_onecycle: div_factor must be in \(0, inf\), got 0.0",
+        ),
+        (
+            lambda: schedules.cosine_onecycle(100, 1.0, final_div_factor=-1.0),
+            r"cosine_onecycle: final_div_factor must be in \(0, inf\), got -1.0",
+        ),
+        (lambda: schedules.linear_onecycle(-5, 1.0), "linear_onecycle: transition_steps .*-5"),
+        (
+            lambda: schedules.linear_onecycle(100, 1.0, -0.1),
+            r"linear_onecycle: pct_start must be in \[0, 1\], got -0.1",
+        ),
+        (
+            lambda: schedules.linear_onecycle(100, 1.0, pct_final=1.2),
+            r"linear_onecycle: pct_final must be in \[0, 1\], got 1.2",
+        ),
+        (
+            lambda: schedules.linear_onecycle(100, 1.0, 0.6, 0.5),
+            "linear_onecycle: pct_final must be >= pct_start, got pct_start=0.6",
+        ),
+        (
+            lambda: schedules.linear_onecycle(100, 1.0, div_factor=-2.0),
+            r"linear_onecycle: div_factor must be in \(0, inf\), got -2.0",
+        ),
+        (
+            lambda: schedules.linear_onecycle(100, 1.0, final_div_factor=0),
+            r"linear_onecycle: final_div_factor must be in \(0, inf\), got 0",
+        ),
+    ],
+)
+def test_newer_schedules_refuse_bad_arguments_by_name(build, message):
+    with pytest.raises(ValueError, match="^" + message):
+        build()
+
+
+def test_newer_schedules_accept_traced_arguments():
+    # Inside jit the checks pass tracers through; the values are still right.
+    @jax.jit
+    def values(steps, pct):
+        return jax.vmap(schedules.linear_onecycle(steps, 1.0, pct))(NEW_STEPS)
+
+    want = jax.vmap(optax.linear_onecycle_schedule(200, 1.0, 0.25))(NEW_STEPS)
+    np.testing.assert_allclose(values(200, 0.25), want, rtol=1e-6, atol=1e-7)
+
+
+# optax's name for each gdjax schedule whose signature is optax's (gdjax's own name first)
+OPTAX_NAMES = {
+    "constant": "constant_schedule",
+    "exponential_decay": "exponential_decay",
+    "piecewise_constant": "piecewise_constant_schedule",
+    "polynomial": "polynomial_schedule",
+    "linear": "linear_schedule",
+    "cosine_decay": "cosine_decay_schedule",
+    "join": "join_schedules",
+    "warmup_cosine_decay": "warmup_cosine_decay_schedule",
+    "warmup_constant": "warmup_constant_schedule",
+    "warmup_exponential_decay": "warmup_exponential_decay_schedule",
+    "sgdr": "sgdr_schedule",
+    "piecewise_interpolate": "piecewise_interpolate_schedule",
+    "cosine_onecycle": "cosine_onecycle_schedule",
+    "linear_onecycle": "linear_onecycle_schedule",
+}
+
+
+def _signature(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("ours", list(OPTAX_NAMES))
+def test_optax_spellings_are_aliases_with_optax_signatures(ours):
+    theirs = OPTAX_NAMES[ours]
+    assert getattr(schedules, theirs) is getattr(schedules, ours)
+    assert _signature(getattr(schedules, ours)) == _signature(getattr(optax.schedules, theirs))
+
+
+def test_every_optax_schedule_has_a_gdjax_spelling():
+    wanted = {
+        name
+        for name in dir(optax.schedules)
+        if name.endswith(("_schedule", "_schedules", "_decay")) and not name.startswith("_")
+    }
+    assert wanted <= set(OPTAX_NAMES.values())

@@ -20,10 +20,37 @@ ARGUMENTS = {
     "optimizers": ("runs", "epochs", "dataset", "data_dir", "batch_size", "names", "rates"),
     "grid": ("steps", "dataset", "data_dir", "seed", "batch_size", "lrs", "momenta"),
     "noise": ("runs", "steps", "eta", "gamma", "learning_rate", "depth", "width", "batch_size"),
+    "order": ("runs", "epochs", "learning_rate", "width", "depth", "batch_size"),
+    "early_stopping": (
+        "runs",
+        "epochs",
+        "train_size",
+        "patience",
+        "learning_rate",
+        "width",
+        "depth",
+        "batch_size",
+    ),
+    "batchnorm": (
+        "runs",
+        "steps",
+        "bn_lrs",
+        "scales",
+        "scale_rate",
+        "threshold",
+        "dataset",
+        "data_dir",
+        "batch_size",
+    ),
 }
 # Options whose name on the command line differs from the function's argument.
-_RENAMES = {"rates": "learning_rates", "lrs": "learning_rates"}
-_GRID_FLAGS = {"lrs": "--learning-rates", "momenta": "--momenta"}
+_RENAMES = {"rates": "learning_rates", "lrs": "learning_rates", "bn_lrs": "learning_rates"}
+_GRID_FLAGS = {
+    "lrs": "--learning-rates",
+    "momenta": "--momenta",
+    "bn_lrs": "--learning-rates",
+    "scales": "--scales",
+}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ def _add_compare(commands) -> None:
     parser.add_argument(
         "--optimizers",
         default=default,
-        help=f"comma-separated, from: {choices(registry.OPTIMIZERS)} (default {default})",
+        help=f"comma-separated, from: {choices(registry.OPTIMIZERS)}; or all (default {default})",
     )
     parser.add_argument("--out", default="compare.png", help="figure path (default compare.png)")
     parser.set_defaults(run=compare.run)
@@ -171,7 +171,8 @@ def _add_figures(commands) -> None:
 def _add_experiment(commands) -> None:
     parser = commands.add_parser(
         "experiment",
-        help="the texts' training experiments: momentum, optimizers, grid, noise",
+        help="the texts' training experiments: momentum, optimizers, grid, noise, order, "
+        "early_stopping, batchnorm",
         description="Trains, scores and compares as the texts do; prints the report, then "
         "writes the figure. See docs/experiments.md.",
     )
@@ -179,12 +180,15 @@ def _add_experiment(commands) -> None:
         dest="experiment",
         required=True,
         parser_class=_Parser,
-        metavar="{momentum,optimizers,grid,noise}",
+        metavar="{momentum,optimizers,grid,noise,order,early_stopping,batchnorm}",
     )
     _add_momentum(kinds)
     _add_optimizers(kinds)
     _add_grid(kinds)
     _add_noise(kinds)
+    _add_order(kinds)
+    _add_early_stopping(kinds)
+    _add_batchnorm(kinds)
     for name, sub in kinds.choices.items():
         sub.add_argument("--out", help=f"figure path, .png (default experiment_{name}.png)")
         sub.add_argument("--no-plot", action="store_true", help="write no figure")
@@ -255,6 +259,61 @@ def _add_noise(kinds) -> None:
     parser.add_argument("--depth", type=int, help="hidden layers (default 30)")
     parser.add_argument("--width", type=int, help="units per hidden layer (default 50)")
     parser.add_argument("--batch-size", type=int, help="examples per mini-batch (default 64)")
+
+
+def _add_order(kinds) -> None:
+    parser = kinds.add_parser(
+        "order", help="seed 002 §6.1: shuffled against class-sorted against curriculum order"
+    )
+    _runs(parser, 10)
+    parser.add_argument("--epochs", type=int, help="passes over the data (default 20)")
+    parser.add_argument("--learning-rate", type=float, help="SGD's rate (default 0.05)")
+    parser.add_argument("--width", type=int, help="units per hidden layer (default 100)")
+    parser.add_argument("--depth", type=int, help="hidden layers (default 2)")
+    parser.add_argument("--batch-size", type=int, help="examples per mini-batch (default 32)")
+
+
+def _add_early_stopping(kinds) -> None:
+    parser = kinds.add_parser(
+        "early_stopping",
+        help="seed 002 §6.3: validation curves past overfitting, the epoch early stopping keeps",
+    )
+    _runs(parser, 10)
+    parser.add_argument("--epochs", type=int, help="passes over the data (default 60)")
+    parser.add_argument("--train-size", type=int, help="training examples (default 200)")
+    parser.add_argument("--patience", type=int, help="early stopping's patience (default 10)")
+    parser.add_argument("--learning-rate", type=float, help="Adam's rate (default 0.001)")
+    parser.add_argument("--width", type=int, help="units per hidden layer (default 256)")
+    parser.add_argument("--depth", type=int, help="hidden layers (default 2)")
+    parser.add_argument("--batch-size", type=int, help="examples per mini-batch (default 20)")
+
+
+def _add_batchnorm(kinds) -> None:
+    parser = kinds.add_parser(
+        "batchnorm",
+        help="seed 002 §6.2: the MLP with and without batch normalization over learning "
+        "rates and init scales",
+    )
+    _runs(parser, 5)
+    parser.add_argument("--steps", type=int, help="mini-batches per run (default 1000)")
+    parser.add_argument(
+        "--learning-rates",
+        dest="bn_lrs",
+        metavar="SPEC",
+        help="start:stop:logN, start:stop:N or v1,v2,... (default 0.1,0.3,1,3,10,30,100)",
+    )
+    parser.add_argument(
+        "--scales",
+        metavar="SPEC",
+        help="init half-widths, as --learning-rates (default 0.1,0.5,1,2,4)",
+    )
+    parser.add_argument(
+        "--scale-rate", type=float, help="learning rate of the init-scale grid (default 1)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="final loss below which a run trains (default 0.1)"
+    )
+    _data(parser, 64)
 
 
 def _runs(parser: argparse.ArgumentParser, default: int) -> None:

@@ -47,6 +47,42 @@ OPTIMIZERS: dict[str, Entry] = {
     "nadam": Entry(gdjax.nadam, {"learning_rate": 0.7}),
     "amsgrad": Entry(gdjax.amsgrad, {"learning_rate": 0.1}),
     "noisy_sgd": Entry(gdjax.noisy_sgd, {"learning_rate": 0.4}),
+    # The wider family (docs: The wider family). The rates are the rounded winners of
+    #   gdjax sweep --optimizer NAME --grid learning_rate=1e-3:3:log30 --by steps
+    # where some rate settles within 100 steps (muon, nadamw, the optimistic pair, rprop,
+    # schedule-free, lbfgs), else --by value (the sign methods orbit the minimum and never
+    # settle, as Adam does). Names longer than 16 characters are shortened (ogd:
+    # optimistic_gradient_descent, sf_: schedule_free_, simple_ademamix:
+    # simplified_ademamix) so that the compare table fits 100 columns. L-BFGS keeps its
+    # zoom line search (trajectories pass value, grad and value_fn); Polyak's step needs
+    # f_min, here two_gaussians' global minimum.
+    "adabelief": Entry(gdjax.adabelief, {"learning_rate": 0.4}),
+    "adafactor": Entry(gdjax.adafactor, {"learning_rate": 0.1}),
+    "adamaxw": Entry(gdjax.adamaxw, {"learning_rate": 0.75}),
+    "adan": Entry(gdjax.adan, {"learning_rate": 1.7}),
+    "ademamix": Entry(gdjax.ademamix, {"learning_rate": 0.4}),
+    "adopt": Entry(gdjax.adopt, {"learning_rate": 1.3}),
+    "fromage": Entry(gdjax.fromage, {"learning_rate": 2.3}),
+    "lamb": Entry(gdjax.lamb, {"learning_rate": 0.14}),
+    "lars": Entry(gdjax.lars, {"learning_rate": 2.3}),
+    "lbfgs": Entry(gdjax.lbfgs, {}),
+    "lion": Entry(gdjax.lion, {"learning_rate": 0.08}),
+    "muon": Entry(gdjax.muon, {"learning_rate": 0.75}),
+    "nadamw": Entry(gdjax.nadamw, {"learning_rate": 0.57}),
+    "novograd": Entry(gdjax.novograd, {"learning_rate": 0.14}),
+    "optimistic_adam": Entry(gdjax.optimistic_adam, {"learning_rate": 0.25}),
+    "ogd": Entry(gdjax.optimistic_gradient_descent, {"learning_rate": 0.25}),
+    "polyak_sgd": Entry(gdjax.polyak_sgd, {"f_min": -2.019}),
+    "prodigy": Entry(gdjax.prodigy, {"learning_rate": 1.3}),
+    "radam": Entry(gdjax.radam, {"learning_rate": 1.7}),
+    "rprop": Entry(gdjax.rprop, {"learning_rate": 0.25}),
+    "sf_adamw": Entry(gdjax.schedule_free_adamw, {"learning_rate": 1.3}),
+    "sf_sgd": Entry(gdjax.schedule_free_sgd, {"learning_rate": 2.3}),
+    "sign_sgd": Entry(gdjax.sign_sgd, {"learning_rate": 0.03}),
+    "signum": Entry(gdjax.signum, {"learning_rate": 0.25}),
+    "simple_ademamix": Entry(gdjax.simplified_ademamix, {"learning_rate": 0.14}),
+    "sm3": Entry(gdjax.sm3, {"learning_rate": 2.3}),
+    "yogi": Entry(gdjax.yogi, {"learning_rate": 0.4}),
 }
 COMPARED = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam")
 
@@ -66,6 +102,9 @@ def parameters(name: str) -> list[str]:
 
 
 def optimizer_names(text: str, flag: str = "--optimizers") -> list[str]:
+    """The names in ``text`` (comma-separated; ``all`` is every optimizer the command knows)."""
+    if text.strip() == "all":
+        return list(OPTIMIZERS)
     names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     for name in names:
         if name not in OPTIMIZERS:

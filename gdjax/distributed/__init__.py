@@ -2,9 +2,11 @@
 
 Seed 002 §5 (parallel and distributed SGD) on JAX's own runtime: meshes within
 a process, `jax.distributed` across processes, XLA's SPMD partitioner for the
-reductions.
+reductions. Stale gradients are simulated on one machine (`delayed`), with
+delay-tolerant AdaGrad (`adaptive_revision`) as the optimizer built for them.
 """
 
+from gdjax.distributed.adaptive_revision import AdaptiveRevisionState, adaptive_revision
 from gdjax.distributed.data_parallel import (
     DataParallel,
     data_mesh,
@@ -23,9 +25,11 @@ from gdjax.distributed.easgd import (
 )
 
 __all__ = [
+    "AdaptiveRevisionState",
     "DataParallel",
     "DelayedState",
     "EasgdState",
+    "adaptive_revision",
     "data_mesh",
     "data_parallel",
     "delayed",

@@ -23,36 +23,14 @@ which is why asynchronous SGD divides its learning rate by the staleness.
 
 Delay-tolerant AdaGrad (McMahan & Streeter 2014, "Delay-Tolerant Algorithms
 for Asynchronous Distributed Online Learning", NIPS 2014; seed 002 §5.3) is
-**not implemented here**, because its update could not be taken from the
-paper. The texts available to this project hold the paper's abstract (the
-NeurIPS proceedings and Google Research pages) and a third-party summary,
-not the paper's Algorithm (AdaptiveRevision). From those one knows only that
-the server keeps, per coordinate, the sum of the gradients applied so far,
-remembers that sum at each Read until the matching Update, and uses it to
-"revise the learning rate used for previous gradient steps". What is missing
-for an exact implementation:
-
-1. the per-coordinate accumulator that sets the learning rate: whether an
-   update adds ``g²`` alone or ``g²`` plus a cross term between ``g`` and the
-   gradients applied since its Read, and whether a running maximum of it is
-   kept so the rate never increases;
-2. the revision itself: which two learning rates are differenced and which
-   gradient sum the difference multiplies when the coordinate is moved;
-3. the initial accumulator and any ``eps``, so the claim "with no delay it is
-   AdaGrad" cannot be pinned to ``scale_by_adagrad``'s arguments (and the
-   paper's AdaGrad may be the dual-averaging form rather than the
-   gradient-descent form);
-4. the server's behaviour before the first gradient arrives.
-
-What a single-machine simulation would need is settled by `delayed` below:
-with a fixed delay the Read for the gradient applied at step ``t`` happened
-just before step ``t - tau`` was applied, so "the gradient sum at the time of
-the Read" is the running sum of applied gradients as it stood ``tau`` steps
-ago. A ring buffer of the last ``tau`` such snapshots (or of the ``tau``
-gradients applied since, whose sum is the difference), next to the ring
-buffer of raw gradients that `delayed` keeps, would hold everything the
-Update needs. Once the paper's Algorithm is at hand the transform is a
-`delayed`-like wrapper over that state.
+`gdjax.distributed.adaptive_revision`: the same fixed-delay simulation, with
+the server's AdaptiveRevision rule in place of ``inner``. Besides the ring
+buffer of raw gradients kept here, it keeps one of the running gradient sums
+at each Read (with a fixed delay, "the gradient sum at the time of the Read"
+is that sum as it stood ``tau`` steps ago), from which the backlog of each
+arriving gradient follows. Its docstring gives the rule, where it was taken
+from (not the paper's own text, which could not be read here) and what could
+not be checked.
 """
 
 from __future__ import annotations

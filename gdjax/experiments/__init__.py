@@ -10,12 +10,22 @@
   the best cell chosen on a validation set, scored on the test set.
 - `noise`: seed 002 §6.4: plain SGD against SGD with annealed Gaussian
   gradient noise (Neelakantan et al. 2015) on a deep, narrow network.
+- `order`: seed 002 §6.1: shuffling every epoch against a class-sorted
+  order and an easy-first curriculum; learning curves and test MCC.
+- `early_stopping`: seed 002 §6.3: validation curves trained past
+  overfitting, the epoch early stopping keeps, and the test MCC there and
+  at the end; `stopping_epoch` replays `gdjax.training.EarlyStopping` on a
+  recorded validation curve.
+- `batchnorm`: seed 002 §6.2: the MLP with and without batch normalization
+  over a grid of learning rates and of init scales; the rates that train,
+  the spread over init scales, and the test MCC at each best rate.
 
 Each function returns a NamedTuple of arrays and statistics whose
 ``report()`` is the printable text; nothing is printed (but the progress
 bars) and nothing is drawn. `gdjax.plot` draws each result:
 ``plot.momentum_figure(result)``, ``plot.optimizers_figure``,
-``plot.grid_figure``, ``plot.noise_figure``.
+``plot.grid_figure``, ``plot.noise_figure``, ``plot.order_figure``,
+``plot.early_stopping_figure``, ``plot.batchnorm_figure``.
 
 Every experiment runs its runs as one `gdjax.training.fit_many` program (one
 per optimizer in `optimizers`): the runs are vmapped, not trained one after
@@ -24,6 +34,13 @@ together, compilation included.
 """
 
 from gdjax.experiments._common import DATASETS
+from gdjax.experiments.batchnorm import (
+    BATCHNORM_RATES,
+    BATCHNORM_SCALES,
+    BatchnormResult,
+    batchnorm,
+)
+from gdjax.experiments.early_stopping import EarlyStoppingResult, early_stopping, stopping_epoch
 from gdjax.experiments.grid import GRID_LEARNING_RATES, GRID_MOMENTA, GridResult, grid
 from gdjax.experiments.momentum import MOMENTUM_STEPS, MomentumResult, momentum
 from gdjax.experiments.noise import NoiseResult, noise
@@ -34,8 +51,11 @@ from gdjax.experiments.optimizers import (
     OptimizersResult,
     optimizers,
 )
+from gdjax.experiments.order import OrderResult, order
 
 __all__ = [
+    "BATCHNORM_RATES",
+    "BATCHNORM_SCALES",
     "DATASETS",
     "DIGITS_RATES",
     "GRID_LEARNING_RATES",
@@ -43,12 +63,19 @@ __all__ = [
     "KERAS_RATES",
     "MOMENTUM_STEPS",
     "OPTIMIZERS",
+    "BatchnormResult",
+    "EarlyStoppingResult",
     "GridResult",
     "MomentumResult",
     "NoiseResult",
     "OptimizersResult",
+    "OrderResult",
+    "batchnorm",
+    "early_stopping",
     "grid",
     "momentum",
     "noise",
     "optimizers",
+    "order",
+    "stopping_epoch",
 ]

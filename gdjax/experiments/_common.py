@@ -90,8 +90,14 @@ def train(
     epochs: int | None = None,
     steps: int | None = None,
     evaluation: Evaluation | None = None,
+    order: np.ndarray | None = None,
+    model_state: Callable[[jax.Array], Any] | None = None,
 ) -> tuple[Any, History, float]:
-    """One `fit_many` program (shuffled mini-batches), timed.
+    """One `fit_many` program, timed: mini-batches shuffled every epoch, or taken in
+    ``order`` when one is given (example indices: one order for every epoch, or an
+    ``(epochs, n)`` array of one per epoch, -1 where an example is left out).
+    ``model_state`` (``key -> state``, e.g. batch norm's running averages) is handed
+    to `fit_many`; the params returned are then ``(params, model_state)``.
 
     Returns ``(params, history, seconds)``: the wall time of the whole program,
     compilation and device work included.
@@ -106,9 +112,10 @@ def train(
         settings=settings,
         epochs=epochs,
         steps=steps,
-        batching=Batching(batch_size=batch_size, shuffle=True),
+        batching=Batching(batch_size=batch_size, shuffle=order is None, order=order),
         evaluation=evaluation,
         progress=progress,
+        model_state=model_state,
     )
     jax.block_until_ready(params)
     return params, history, time.perf_counter() - began

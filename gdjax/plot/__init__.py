@@ -11,7 +11,8 @@ and `gdjax.experiments`, read by their field names); nothing here trains or
 imports `gdjax.experiments`. Generic pieces: `contour`, `curve`, `paths`,
 `values`, `state_curves`, `heatmap`, `bands`, `histograms`, `errorbars`,
 `bars`; the experiments' figures compose them: `momentum_figure`,
-`optimizers_figure`, `grid_figure`, `noise_figure` (each returns a matplotlib
+`optimizers_figure`, `grid_figure`, `noise_figure`, `order_figure`,
+`early_stopping_figure`, `batchnorm_figure` (each returns a matplotlib
 ``Figure``).
 
 matplotlib is imported only when a function here draws something, so
@@ -45,10 +46,13 @@ from gdjax.plot._base import (
     subplots,
 )
 from gdjax.plot.experiments import (
+    batchnorm_figure,
+    early_stopping_figure,
     grid_figure,
     momentum_figure,
     noise_figure,
     optimizers_figure,
+    order_figure,
 )
 from gdjax.plot.grids import (
     heatmap,
@@ -81,9 +85,11 @@ __all__ = [
     "animate",
     "bands",
     "bars",
+    "batchnorm_figure",
     "by_start",
     "contour",
     "curve",
+    "early_stopping_figure",
     "errorbars",
     "grid_figure",
     "heatmap",
@@ -92,6 +98,7 @@ __all__ = [
     "momentum_figure",
     "noise_figure",
     "optimizers_figure",
+    "order_figure",
     "paths",
     "save",
     "state_curves",

@@ -2,7 +2,14 @@
 datasets and models."""
 
 from gdjax.training import datasets, metrics, models, stats
-from gdjax.training.data import Batches, batches_per_epoch, epoch_batches, gather, num_examples
+from gdjax.training.data import (
+    Batches,
+    batches_per_epoch,
+    epoch_batches,
+    epoch_orders,
+    gather,
+    num_examples,
+)
 from gdjax.training.loop import (
     Batching,
     Checkpointing,
@@ -25,6 +32,7 @@ __all__ = [
     "batches_per_epoch",
     "datasets",
     "epoch_batches",
+    "epoch_orders",
     "fit",
     "fit_many",
     "gather",

@@ -3,9 +3,10 @@
 Seed 002 §2 distinguishes batch gradient descent (every example per step),
 stochastic gradient descent (one example per step) and mini-batch descent (n
 examples per step); §6.1 shuffles the data every epoch, or orders it on
-purpose (curriculum learning). `epoch_batches` gives the example indices of
-one epoch for any of these, as arrays, so a whole epoch can run inside
-``jit`` as one ``lax.scan``; `gather` turns them into batches.
+purpose (curriculum learning: one order for every epoch, or one per epoch,
+easy examples first and growing to the full set). `epoch_batches` gives the
+example indices of one epoch for any of these, as arrays, so a whole epoch
+can run inside ``jit`` as one ``lax.scan``; `gather` turns them into batches.
 
 A dataset is any pytree of arrays whose leaves share their first axis (the
 examples), e.g. ``{"x": images, "y": labels}``.
@@ -62,8 +63,9 @@ def epoch_batches(
     shuffle: bool = True,
     order: Any = None,
     drop_last: bool = False,
+    epoch: int | jax.Array = 0,
 ) -> Batches:
-    """The batches of one epoch: shuffled, in a fixed curriculum order, or in order.
+    """The batches of one epoch: shuffled, in a fixed or per-epoch order, or in order.
 
     ``batch_size=None`` is batch gradient descent (one batch of every example),
     ``1`` is stochastic gradient descent, ``n`` is mini-batch descent. Every
@@ -71,18 +73,29 @@ def epoch_batches(
     that do not fill a last batch are left out of this epoch (others are, next
     time, after the reshuffle).
 
-    Traceable: ``key`` may be a tracer; ``examples`` and ``batch_size`` are
-    Python ints (they fix the shapes).
+    An ``order`` may leave examples out of an epoch (a curriculum that grows):
+    its -1 slots. The epoch keeps its number of batches, so every epoch is the
+    same program: its examples fill the first batches, in the row's order, as
+    a loop over them alone would cut them, and the slots after them are masked
+    out like the padding of a partial last batch (whole batches of them are
+    steps that train nothing).
+
+    Traceable: ``key`` and ``epoch`` may be tracers; ``examples``, ``batch_size``
+    and ``order`` are concrete (they fix the shapes).
 
     Args:
       key: PRNG key for this epoch's permutation (unused without shuffling).
       examples: the number of examples.
       batch_size: examples per batch; ``None`` for all of them.
       shuffle: a new permutation every epoch (seed 002 §6.1). Default True.
-      order: a fixed order of the example indices (a curriculum); used as
-        given every epoch, instead of shuffling.
+      order: instead of shuffling, the example indices in the order to take
+        them, with -1 for a slot left out: one row ``(examples,)`` used every
+        epoch, or one row per epoch ``(epochs, examples)``, an epoch past the
+        last row taking the last row (a curriculum ends on its full set).
+        See `epoch_orders`.
       drop_last: leave out the last, partial batch instead of padding it.
         Default False: it is kept, padded with masked-out examples.
+      epoch: the epoch, from 0: which row of a 2-D ``order`` is used.
 
     Returns:
       `Batches`.
@@ -98,22 +111,81 @@ def epoch_batches(
     check_flag("epoch_batches", "drop_last", drop_last)
     size = examples if batch_size is None else batch_size
     count = batches_per_epoch(examples, batch_size, drop_last)
+    # drop_last cuts batches of the examples taken, so each row must fill one.
+    dropping = drop_last and batch_size is not None
     if order is not None:
-        permutation = jnp.asarray(order, jnp.int32)
-        if permutation.shape != (examples,):
-            raise ValueError(
-                f"epoch_batches: order must hold each of the {examples} example indices once, "
-                f"got shape {permutation.shape}"
-            )
+        try:
+            rows = epoch_orders(order, examples, size if dropping else 1).reshape(-1, examples)
+        except ValueError as error:
+            raise ValueError(f"epoch_batches: order {error}") from None
+        row = jnp.asarray(rows)[jnp.clip(epoch, 0, len(rows) - 1)]
+        permutation, taken = jnp.maximum(row, 0), jnp.sum(row >= 0)
     elif shuffle:
         permutation = jax.random.permutation(key, examples).astype(jnp.int32)
+        taken = examples
     else:
-        permutation = jnp.arange(examples, dtype=jnp.int32)
+        permutation, taken = jnp.arange(examples, dtype=jnp.int32), examples
+    if dropping:
+        taken = taken // size * size
     slots = count * size
     padding = max(slots - examples, 0)
     indices = jnp.concatenate([permutation, jnp.zeros(padding, jnp.int32)])[:slots]
-    mask = jnp.arange(slots) < examples
+    mask = jnp.arange(slots) < taken
     return Batches(indices.reshape(count, size), mask.reshape(count, size))
+
+
+def epoch_orders(order: Any, examples: int, least: int = 1) -> np.ndarray:
+    """``order`` (see `epoch_batches`) checked and as the epochs take it: int32, each
+    row's examples first, in the row's order, and its -1 after them.
+
+    Args:
+      order: one row ``(examples,)`` or one row per epoch ``(epochs, examples)`` of
+        distinct example indices in ``[0, examples)``, -1 for a slot left out.
+      examples: the number of examples.
+      least: the examples a row must hold, >= 1 (a batch's worth with ``drop_last``).
+
+    Raises:
+      ValueError: ``order`` is not such an array. The message starts with what it
+        must be, for the caller to prefix with the argument's name.
+    """
+    array = np.asarray(order)
+    problem = _order_problem(array, examples, least)
+    if problem:
+        raise ValueError(
+            f"must be a 1-D ({examples},) or 2-D (epochs, {examples}) integer array whose "
+            f"every row holds distinct example indices in [0, {examples}), -1 in a slot "
+            f"left out, and at least {least} example{'s' if least > 1 else ''}; got "
+            f"{_shown(array)}: {problem}"
+        )
+    # Stable: the examples keep the row's order, the slots left out go last.
+    ranks = np.argsort(array < 0, axis=-1, kind="stable")
+    return np.take_along_axis(array, ranks, axis=-1).astype(np.int32)
+
+
+def _order_problem(array: np.ndarray, examples: int, least: int) -> str:
+    """What is wrong with ``array`` as an order (see `epoch_orders`); "" if nothing."""
+    if not np.issubdtype(array.dtype, np.integer):
+        return f"its dtype is {array.dtype}"
+    if array.ndim not in (1, 2) or array.shape[-1] != examples or array.size == 0:
+        return f"its shape is {array.shape}"
+    if array.min() < -1 or array.max() >= examples:
+        return f"it holds {array.min() if array.min() < -1 else array.max()}"
+    rows = np.atleast_2d(array)
+    for e, row in enumerate(rows):
+        taken = row[row >= 0]
+        name = "it" if array.ndim == 1 else f"row {e}"
+        if len(taken) < least:
+            return f"{name} holds {len(taken)} example{'s' if len(taken) != 1 else ''}"
+        values, counts = np.unique(taken, return_counts=True)
+        if counts.max() > 1:
+            return f"{name} repeats example {values[counts.argmax()]}"
+    return ""
+
+
+def _shown(order: np.ndarray) -> str:
+    if order.ndim != 1 or order.size > 8:
+        return f"an array of shape {order.shape} and dtype {order.dtype}"
+    return repr(order.tolist())
 
 
 def gather(data: Any, indices: jax.Array) -> Any:

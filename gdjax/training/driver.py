@@ -31,7 +31,14 @@ from gdjax.training.hooks import (
     Tally,
 )
 from gdjax.training.options import Options, Plan, check_parallel, checked
-from gdjax.training.program import Programs, Task, build, init_program
+from gdjax.training.program import (
+    Programs,
+    Stateless,
+    StatelessMetric,
+    Task,
+    build,
+    init_program,
+)
 from gdjax.training.progress import Progress
 from gdjax.training.resume import Checkpointer, RunCheckpoints
 
@@ -44,6 +51,7 @@ class Runs(NamedTuple):
     hyper: Any  # each run's optimizer's data: `Task.make_optimizer`'s argument
     keys: jax.Array  # typed keys: epoch e of a run shuffles with fold_in(key, e)
     identity: Mapping[str, Any]  # what else a checkpoint must share with a run resuming it
+    model_state: Any = None  # the model's untrained state (a copy); None: a model without
 
     @property
     def ndim(self) -> int:
@@ -59,13 +67,18 @@ def drive(
     strict: bool,
     parallel: DataParallel | None = None,
 ) -> tuple[Any, History]:
-    """Trains ``runs`` on ``task`` with ``options``; returns ``(params, history)``.
+    """Trains ``runs`` on ``task`` with ``options``; returns ``(params, history)``, or
+    ``((params, model_state), history)`` for runs with a model state (whose ``task``
+    and ``options.evaluation.metric`` take it; without, they are wrapped to ignore it).
 
     ``caller`` names the public function in errors; ``strict`` raises
     `NonFiniteLossError` at a non-finite step (`fit`) instead of stopping only
     that run (`fit_many`); ``parallel`` spreads the run over a mesh (`fit`).
     """
     options, plan = checked(options, task.train, caller)
+    stateful = runs.model_state is not None
+    if not stateful:  # one code path: a model state of None passes through
+        task, options = _without_state(task, options)
     check_parallel(parallel, options.batching, plan, caller)
     # Before anything compiles: a used checkpoint directory is refused here.
     keeper, hooks = _hooks(options, plan, runs, caller, strict)
@@ -83,8 +96,20 @@ def drive(
         for hook in hooks:
             hook.close()
     params, best_epoch = keeper.kept(run)
+    if stateful:
+        params = (params, keeper.kept_state(run))
     tally = run.tally
     return params, history(run.records, best_epoch, tally.stopped_epoch, tally.failed_step)
+
+
+def _without_state(task: Task, options: Options) -> tuple[Task, Options]:
+    """``task``'s loss and the evaluation's metric of a model without state, as those of
+    a model whose state (None) they ignore."""
+    task = task._replace(loss_fn=Stateless(task.loss_fn))
+    evaluation = options.evaluation
+    if evaluation is not None and evaluation.metric is not None:
+        evaluation = evaluation._replace(metric=StatelessMetric(evaluation.metric))
+    return task, options._replace(evaluation=evaluation)
 
 
 def _hooks(
@@ -139,15 +164,18 @@ def _start(
     evaluation = options.evaluation
     validation = None if evaluation is None else evaluation.data
     params = layout.place_params(runs.params)
-    keys, train, validation = layout.replicate((runs.keys, task.train, validation))
+    keys, train, validation, model_state = layout.replicate(
+        (runs.keys, task.train, validation, runs.model_state)
+    )
     # A Python number among the hyperparameters goes to the programs as it is: jit
     # takes it as a weakly typed scalar, as the optimizer closed over it would (an
     # array of it would be strongly typed and promote low-precision params).
     hyper = jax.tree.map(lambda x: x if _is_number(x) else layout.replicate(x), runs.hyper)
     programs = build(task, options.batching, evaluation, plan, layout, runs.ndim)
     state = programs.init(params, hyper)
-    run = RunState(params, state, keys, Tally.start(keys.shape), None, new_records(), 0, 0)
-    loss, _ = programs.evaluate(params, validation)
+    tally = Tally.start(keys.shape)
+    run = RunState(params, state, keys, tally, None, new_records(), 0, 0, model_state)
+    loss, _ = programs.evaluate(params, model_state, validation)
     if loss is not None:  # the first epoch's value=: the initial validation loss
         run.tally.value = np.asarray(layout.host(loss), np.float32)
     return programs, run, _Placed(layout, hyper, train, validation)
@@ -161,9 +189,10 @@ def _epoch(programs: Programs, placed: _Placed, run: RunState, number: int, leng
     """Runs epoch ``number`` (its first ``length`` steps) of ``run``; what it gave."""
     tally, host = run.tally, placed.layout.host
     # Per-run values handed to the epoch go as NumPy arrays: a transfer, not a program.
-    run.params, run.opt_state, losses, failed = programs.epoch(
+    run.params, run.opt_state, run.model_state, losses, failed = programs.epoch(
         run.params,
         run.opt_state,
+        run.model_state,
         placed.hyper,
         run.keys,
         np.int32(number),
@@ -173,7 +202,7 @@ def _epoch(programs: Programs, placed: _Placed, run: RunState, number: int, leng
         placed.train,
     )
     losses, failed = host(losses)[..., :length], host(failed)  # (runs..., length), (runs...)
-    evaluated = programs.evaluate(run.params, placed.validation)
+    evaluated = programs.evaluate(run.params, run.model_state, placed.validation)
     validation_loss, metric = (None if v is None else host(v) for v in evaluated)
     epoch = Epoch(
         number=number,

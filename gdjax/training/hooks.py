@@ -63,6 +63,8 @@ class RunState:
     records: Records
     epochs: int  # epochs done
     steps: int  # optimizer steps done (skipped ones of stopped runs included)
+    model_state: Any = None  # the model's untrained state (running averages), else None
+    best_model_state: Any = None  # early stopping: the model state of the best params
 
 
 class Epoch(NamedTuple):
@@ -128,9 +130,10 @@ class NonFiniteCheck(Hook):
         tally.active = tally.active & ~newly
         if self.strict:  # one run: scalars
             bad = epoch.losses[int(epoch.failed)]
+            params = run.params if run.model_state is None else (run.params, run.model_state)
             raise NonFiniteLossError(
                 int(tally.failed_step),
-                run.params,
+                params,
                 history(run.records, tally.best_epoch, tally.stopped_epoch, None),
                 "loss" if not np.isfinite(bad) else "gradient",
             )
@@ -143,6 +146,10 @@ class KeepLast(Hook):
         """The params to return, and the epoch they are from."""
         return run.params, run.tally.stopped_epoch
 
+    def kept_state(self, run: RunState) -> Any:
+        """The model state that goes with the kept params."""
+        return run.model_state
+
 
 class EarlyStop(Hook):
     """Early stopping (seed 002 §6.3): each run keeps its best params so far, and stops
@@ -153,6 +160,7 @@ class EarlyStop(Hook):
 
     def start(self, run: RunState) -> None:
         run.best_params = copy(run.params)
+        run.best_model_state = copy(run.model_state)
 
     def after_epoch(self, run: RunState, epoch: Epoch) -> None:
         tally, rule = run.tally, self.rule
@@ -164,11 +172,16 @@ class EarlyStop(Hook):
         tally.waited = np.where(improved, 0, waited)
         # where() makes new buffers: the kept params survive the next epoch's donation.
         run.best_params = where(improved, run.params, run.best_params)
+        run.best_model_state = where(improved, run.model_state, run.best_model_state)
         tally.active = tally.active & (tally.waited < rule.patience)
 
     def kept(self, run: RunState) -> tuple[Any, np.ndarray]:
         """The params to return, and the epoch they are from."""
         return run.best_params, run.tally.best_epoch
+
+    def kept_state(self, run: RunState) -> Any:
+        """The model state of the best params (the running averages they were trained with)."""
+        return run.best_model_state
 
 
 def copy(tree: Any) -> Any:

@@ -10,6 +10,11 @@ training runs are one compiled program, called once per epoch.
 
 Both loops take their options as small NamedTuples: `Batching`, `Evaluation`,
 `EarlyStopping`, `Checkpointing`.
+
+A model with state that is not trained (batch normalization's running
+averages, `gdjax.training.models.bn_mlp_init`) passes it as ``model_state=``;
+its loss then takes and returns it (`StatefulLossFn`), and the result's
+params are ``(params, model_state)``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from gdjax.training.driver import Runs, drive
 from gdjax.training.history import History, NonFiniteLossError
 from gdjax.training.hooks import copy
 from gdjax.training.options import Batching, Checkpointing, EarlyStopping, Evaluation, Options
-from gdjax.training.program import Filled, LossFn, Task
+from gdjax.training.program import Filled, LossFn, StatefulLossFn, Task
 from gdjax.training.runs import grid
 
 __all__ = [
@@ -38,13 +43,14 @@ __all__ = [
     "History",
     "LossFn",
     "NonFiniteLossError",
+    "StatefulLossFn",
     "fit",
     "fit_many",
 ]
 
 
 def fit(
-    loss_fn: LossFn,
+    loss_fn: LossFn | StatefulLossFn,
     params: Any,
     optimizer: GradientTransformation,
     train: Any,
@@ -58,19 +64,27 @@ def fit(
     key: Any = 0,
     progress: bool = True,
     parallel: DataParallel | None = None,
+    model_state: Any = None,
 ) -> tuple[Any, History]:
     """Trains ``params`` on ``train`` with ``optimizer``; returns ``(params, history)``.
 
-    Each epoch shuffles the examples (seed 002 §6.1; or keeps ``batching.order``,
-    a curriculum), runs its batches as one jit-compiled scan with donated
-    buffers, then evaluates ``evaluation.data``. The optimizer's ``update``
-    receives ``value=`` the last validation loss (without ``evaluation``, each
-    batch's own loss), which is what `gdjax.reduce_on_plateau` reads; give it
-    ``accumulation_size=`` the batches per epoch to evaluate once an epoch.
+    Each epoch shuffles the examples (seed 002 §6.1; or follows ``batching.order``,
+    one order for every epoch or one per epoch: a curriculum), runs its batches as
+    one jit-compiled scan with donated buffers, then evaluates ``evaluation.data``.
+    The optimizer's ``update`` receives ``value=`` the last validation loss
+    (without ``evaluation``, each batch's own loss), which is what
+    `gdjax.reduce_on_plateau` reads; give it ``accumulation_size=`` the batches per
+    epoch to evaluate once an epoch. Without ``evaluation`` it also receives
+    ``grad=`` and ``value_fn=`` (the batch's loss function), so a line search
+    (`gdjax.lbfgs`) trains; with one, the value is not the batch's, and a line
+    search refuses to run.
 
     Args:
       loss_fn: ``(params, batch) -> losses``, one per example (the padding of a
-        partial batch is masked out), or their mean.
+        partial batch is masked out), or their mean. With ``model_state``:
+        ``(params, model_state, batch, training) -> (losses, new_model_state)``,
+        where ``training`` is the batch's boolean mask of real examples in a step
+        (batch statistics over those) and False in evaluation (running averages).
       params: the initial params (not modified: training works on a copy).
       optimizer: any gradient transformation. Its hyperparameters are an argument
         of the compiled programs, which are kept: a second ``fit`` with an optimizer
@@ -80,8 +94,8 @@ def fit(
       epochs: passes over the data; or
       steps: batches in all (the last epoch may be partial).
       batching: a `Batching`: the batch size (``None``, the default, is batch
-        descent; ``1`` stochastic; ``n`` mini-batch), shuffling, a fixed order,
-        dropping the last partial batch.
+        descent; ``1`` stochastic; ``n`` mini-batch), shuffling, a fixed order
+        (or one per epoch), dropping the last partial batch.
       evaluation: an `Evaluation`: a dataset evaluated (full batch) after every
         epoch, and a metric averaged over it. None (default): none.
       early_stopping: an `EarlyStopping`; the best params are restored.
@@ -106,9 +120,16 @@ def fit(
         and params and optimizer state are laid out by its specs (ZeRO-1 with
         ``state="sharded"``). The batch size must be a multiple of the number
         of devices on its data axis. None (default): one device.
+      model_state: the model's state that is not trained (a pytree: batch
+        normalization's running averages), or None (default) for a model without.
+        It rides beside the params: each step's ``loss_fn`` returns the new one
+        (kept only when the step's update is), the evaluation and
+        ``evaluation.metric`` (then ``(params, model_state, batch) -> values``)
+        read it, and checkpoints hold it. Not modified: training works on a copy.
 
     Returns:
-      ``(params, history)``, a `History`.
+      ``(params, history)``, a `History`; with ``model_state``, ``((params,
+      model_state), history)``, the state that goes with the returned params.
 
     Raises:
       NonFiniteLossError: when a step's loss or gradient is NaN or infinite; it
@@ -123,13 +144,13 @@ def fit(
     # The optimizer's values travel as an argument of the programs, cached on the rest
     # (its kind and options): a new learning rate compiles nothing.
     data, skeleton = split(optimizer)
-    runs = Runs(copy(params), data, key, identity={})
+    runs = Runs(copy(params), data, key, identity={}, model_state=copy(model_state))
     task = Task(loss_fn, Filled(skeleton), train)
     return drive(task, runs, options, caller="fit", strict=True, parallel=parallel)
 
 
 def fit_many(
-    loss_fn: LossFn,
+    loss_fn: LossFn | StatefulLossFn,
     init: Callable[[jax.Array], Any] | Any,
     make_optimizer: Callable[..., GradientTransformation],
     train: Any,
@@ -143,6 +164,7 @@ def fit_many(
     early_stopping: EarlyStopping | None = None,
     checkpointing: Checkpointing | None = None,
     progress: bool = True,
+    model_state: Callable[[jax.Array], Any] | Any = None,
 ) -> tuple[Any, History]:
     """`fit` for every hyperparameter setting and seed at once, as one compiled program.
 
@@ -182,7 +204,8 @@ def fit_many(
     are returned. The program still runs until every run has stopped.
 
     ``loss_fn``, ``train``, ``epochs``, ``steps``, ``batching``, ``evaluation``,
-    ``early_stopping``, ``checkpointing`` and ``progress`` are as for `fit`;
+    ``early_stopping``, ``checkpointing``, ``progress`` and ``model_state`` are as
+    for `fit`; each run has its own model state, updated by its own batches;
     one progress bar shows every run, and one checkpoint holds every run
     (resuming with other ``seeds``, ``settings`` or order is refused).
 
@@ -193,11 +216,14 @@ def fit_many(
         ``(**setting, key) -> GradientTransformation``.
       seeds: the seeds (ints), or a count ``n`` for ``range(n)``.
       settings: ``{name: values}``, zipped; None for one setting, ``make_optimizer()``.
+      model_state: ``key -> model_state`` (called with ``init``'s key), a model
+        state shared by every run as its start, or None (default): no model state.
 
     Returns:
       ``(params, history)``: params and every `History` array with the leading
-      axes ``(settings, seeds)``.
+      axes ``(settings, seeds)``; with ``model_state``, ``((params, model_state),
+      history)``, the model state with the same leading axes.
     """
     options = Options(epochs, steps, batching, evaluation, early_stopping, checkpointing, progress)
-    runs, build = grid(init, make_optimizer, seeds, settings)
+    runs, build = grid(init, make_optimizer, seeds, settings, model_state)
     return drive(Task(loss_fn, build, train), runs, options, caller="fit_many", strict=False)

@@ -14,11 +14,9 @@ import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from gdjax._validation import check_flag, check_int, check_range
 from gdjax.distributed.data_parallel import DataParallel
-from gdjax.training.data import batches_per_epoch, num_examples
+from gdjax.training.data import batches_per_epoch, epoch_orders, num_examples
 
 
 class Batching(NamedTuple):
@@ -29,8 +27,14 @@ class Batching(NamedTuple):
         gradient descent; ``1`` stochastic gradient descent; ``n`` mini-batch descent.
       shuffle: reshuffle the examples every epoch, epoch ``e`` with
         ``fold_in(key, e)``. Default True; False keeps the data's order.
-      order: a fixed order of the example indices (a curriculum), used every epoch
-        instead of shuffling. Default None.
+      order: instead of shuffling, the example indices in the order to take them
+        (a curriculum), -1 in a slot left out: one row ``(examples,)`` for every
+        epoch, or one per epoch ``(epochs, examples)``, epoch ``e`` (from 0) taking
+        row ``e`` and the epochs past the last row the last row. An epoch that
+        leaves examples out keeps its number of steps; its slots left out are
+        masked like the padding of a partial last batch, and a step without an
+        example trains nothing (its loss is NaN in ``history.step_loss``). See
+        `gdjax.training.epoch_batches`. Default None.
       drop_last: leave out the last, partial batch instead of padding it (the
         padding is masked out of per-example losses). Default False.
     """
@@ -49,7 +53,8 @@ class Evaluation(NamedTuple):
         full-batch: ``history.validation_loss``, and the ``value=`` the next epoch
         hands the optimizer (what `gdjax.reduce_on_plateau` reads).
       metric: ``(params, batch) -> per-example values`` (e.g. correct or not),
-        averaged over ``data``: ``history.metric``. Default None.
+        averaged over ``data``: ``history.metric``; with ``model_state=``,
+        ``(params, model_state, batch) -> values``, in evaluation mode. Default None.
     """
 
     data: Any
@@ -180,20 +185,13 @@ def _check_batching(batching: Any, examples: int, caller: str) -> Batching:
     check_flag(caller, "batching.drop_last", batching.drop_last)
     order = batching.order
     if order is not None:
-        order = np.asarray(order)
-        fits = order.shape == (examples,) and np.issubdtype(order.dtype, np.integer)
-        if not fits or order.min() < 0 or order.max() >= examples:
-            raise ValueError(
-                f"{caller}: batching.order must hold each of the {examples} example indices "
-                f"once (ints in [0, {examples})), got {_shown(order)}"
-            )
+        # drop_last cuts batches of the examples an epoch takes: each row must fill one.
+        least = size if batching.drop_last and size is not None else 1
+        try:
+            order = epoch_orders(order, examples, least)
+        except ValueError as error:
+            raise ValueError(f"{caller}: batching.order {error}") from None
     return batching._replace(batch_size=size, order=order)
-
-
-def _shown(order: np.ndarray) -> str:
-    if order.ndim != 1 or order.size > 8:
-        return f"an array of shape {order.shape} and dtype {order.dtype}"
-    return repr(order.tolist())
 
 
 def _check_evaluation(evaluation: Any, caller: str) -> None:

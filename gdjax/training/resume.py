@@ -6,7 +6,8 @@ loading it again continues the run bit for bit: the params, the optimizer
 state (PRNG keys, counters, plateau and finite-check state included), the
 data-shuffling key (epoch ``e`` shuffles with ``fold_in(key, e)``), the
 early-stopping bookkeeping, the best params, the ``value=`` the next epoch
-hands the optimizer, and the history recorded so far. `RunCheckpoints` reads
+hands the optimizer, the model state (batch normalization's running averages,
+and those of the best params), and the history recorded so far. `RunCheckpoints` reads
 and writes them; `Checkpointer` is the driver's hook that does it between epochs.
 """
 
@@ -127,6 +128,10 @@ class RunCheckpoints:
         best_params = run.best_params
         if best_params is not None:
             best_params = _subtree(flat, _field("best_params"), best_params)
+        model_state, best_model_state = (
+            self._model_state(flat, name, getattr(run, name))
+            for name in ("model_state", "best_model_state")
+        )
         epochs = int(flat[_field("epoch")])
         return RunState(
             params=saved.params,
@@ -137,7 +142,22 @@ class RunCheckpoints:
             records=self._records(flat, epochs),
             epochs=epochs,
             steps=saved.step,
+            model_state=model_state,
+            best_model_state=best_model_state,
         )
+
+    def _model_state(self, flat: dict[str, np.ndarray], name: str, like: Any) -> Any:
+        """The saved ``extra[name]`` in the structure of ``like``; a run with a model state
+        refuses a checkpoint without one."""
+        prefix = _field(name)
+        leaves = jax.tree.leaves(like)
+        if leaves and not any(path.startswith(prefix) for path in flat):
+            raise ValueError(
+                f"{self.caller}: the checkpoint in {self.directory} holds no {name}, which "
+                "this run has (it was written by a run without model_state=); give another "
+                "checkpointing.directory"
+            )
+        return _subtree(flat, prefix, like)
 
     def _check_identity(self, flat: dict[str, np.ndarray]) -> None:
         """Refuses a checkpoint of another run: other seeds, settings, order or key."""
@@ -181,6 +201,8 @@ class RunCheckpoints:
             "identity": self.identity,
             "tally": dataclasses.asdict(run.tally),
             "best_params": run.best_params,
+            "model_state": run.model_state,
+            "best_model_state": run.best_model_state,
             "records": {
                 name: np.stack(values, axis=-1)
                 for name, values in records.items()

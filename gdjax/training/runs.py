@@ -1,6 +1,6 @@
 """The grid of runs of `fit_many`: every hyperparameter setting from every seed.
 
-Seed ``s`` draws its initial params from ``fold_in(key(s), 0)`` and shuffles with
+Seed ``s`` draws its initial params (and model state) from ``fold_in(key(s), 0)`` and shuffles with
 ``fold_in(key(s), 1)``; run ``r`` (C order over ``(settings, seeds)``) folds ``r``
 into every key of its optimizer state, and a ``make_optimizer`` that takes a
 ``key`` gets ``fold_in(fold_in(key(s), 2), r)``.
@@ -37,8 +37,11 @@ def grid(
     make_optimizer: Callable[..., GradientTransformation],
     seeds: Sequence[int] | int,
     settings: Mapping[str, Any] | None,
+    model_state: Callable[[jax.Array], Any] | Any = None,
 ) -> tuple[Runs, Callable[[Any], GradientTransformation]]:
-    """The runs of `fit_many`, and how each builds its optimizer from its ``hyper``."""
+    """The runs of `fit_many`, and how each builds its optimizer from its ``hyper``.
+    Each run's model state, like its params, is ``model_state(fold_in(key(s), 0))``
+    or ``model_state`` broadcast (None: no model state)."""
     seeds = seed_list(seeds)
     columns = setting_columns(settings or {})
     count = len(next(iter(columns.values()))) if columns else 1
@@ -56,7 +59,8 @@ def grid(
         data, skeleton = stacked
         hyper = {"optimizer": data, "run": hyper["run"]}
         per_run = _PerRun(Filled(skeleton), built=True)
-    return Runs(initial_params(init, keys), hyper, data_keys, identity), per_run
+    states = None if model_state is None else initial_params(model_state, keys)
+    return Runs(initial_params(init, keys), hyper, data_keys, identity, states), per_run
 
 
 def _stacked(make_optimizer: Callable[..., GradientTransformation], hyper: dict) -> Any:

@@ -1,5 +1,25 @@
 """Gradient transformations, one concern per module."""
 
+from gdjax.transforms.accumulation import (
+    ApplyEvery,
+    MultiSteps,
+    MultiStepsState,
+    ShouldSkipUpdateFunction,
+    apply_every,
+    skip_large_updates,
+    skip_not_finite,
+)
+from gdjax.transforms.adam_variants import (
+    ScaleByAdanState,
+    ScaleByBeliefState,
+    ScaleByNovogradState,
+    scale_by_adan,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_novograd,
+    scale_by_radam,
+    scale_by_yogi,
+)
 from gdjax.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdadeltaState,
@@ -15,19 +35,117 @@ from gdjax.transforms.adaptive import (
     scale_by_adamax,
     scale_by_rms,
 )
-from gdjax.transforms.clipping import clip, clip_by_global_norm
+from gdjax.transforms.ademamix import (
+    ScaleByAdemamixState,
+    ScaleBySimplifiedAdEMAMixState,
+    scale_by_ademamix,
+    scale_by_simplified_ademamix,
+)
+from gdjax.transforms.adopt import scale_by_adopt
+from gdjax.transforms.clipping import (
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    normalize_by_update_norm,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from gdjax.transforms.composition import (
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
+    flatten,
+    inject_stateful_hyperparams,
+    named_chain,
+)
+from gdjax.transforms.elementwise import (
+    ZeroNansState,
+    centralize,
+    keep_params_nonnegative,
+    set_to_zero,
+    stateless,
+    stateless_with_tree_map,
+    zero_nans,
+)
+from gdjax.transforms.factored import (
+    FactoredState,
+    ScaleBySM3State,
+    scale_by_factored_rms,
+    scale_by_sm3,
+)
+from gdjax.transforms.lbfgs import (
+    ScaleByLBFGSState,
+    scale_by_lbfgs,
+)
+from gdjax.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
+from gdjax.transforms.lookahead import (
+    LookaheadParams,
+    LookaheadState,
+    lookahead,
+)
 from gdjax.transforms.momentum import EmaState, TraceState, ema, trace
+from gdjax.transforms.monitoring import (
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
+from gdjax.transforms.muon import (
+    MuonDimensionNumbers,
+    MuonState,
+    scale_by_muon,
+)
 from gdjax.transforms.noise import AddNoiseState, add_noise
+from gdjax.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
 from gdjax.transforms.plateau import (
     ReduceLROnPlateauState,
     ReduceOnPlateauState,
     reduce_on_plateau,
 )
+from gdjax.transforms.polyak import scale_by_polyak
+from gdjax.transforms.prodigy import ProdigyState
 from gdjax.transforms.scaling import (
     ScaleByScheduleState,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
+)
+from gdjax.transforms.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
+)
+from gdjax.transforms.selection import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+    freeze,
+    selective_transform,
+)
+from gdjax.transforms.sign import (
+    ScaleByLionState,
+    ScaleByRpropState,
+    scale_by_lion,
+    scale_by_rprop,
+    scale_by_sign,
+)
+from gdjax.transforms.trust_ratio import (
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
 )
 from gdjax.transforms.weight_decay import WeightDecayScheduleState, add_decayed_weights
 from gdjax.transforms.wrappers import (
@@ -45,43 +163,126 @@ from gdjax.transforms.wrappers import (
 
 __all__ = [
     "AddNoiseState",
+    "ApplyEvery",
     "ApplyIfFiniteState",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
     "EmaState",
+    "FactoredState",
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "LookaheadParams",
+    "LookaheadState",
     "MaskedNode",
     "MaskedState",
+    "MonitorState",
+    "MultiSteps",
+    "MultiStepsState",
+    "MuonDimensionNumbers",
+    "MuonState",
     "PartitionState",
+    "ProdigyState",
     "ReduceLROnPlateauState",
     "ReduceOnPlateauState",
     "ScaleByAdaDeltaState",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
+    "ScaleByAdemamixState",
     "ScaleByAmsgradState",
+    "ScaleByBacktrackingLinesearchState",
+    "ScaleByBeliefState",
+    "ScaleByLBFGSState",
+    "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNovogradState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleBySimplifiedAdEMAMixState",
+    "ScaleByZoomLinesearchState",
+    "ScheduleFreeState",
+    "ShouldSkipUpdateFunction",
+    "SnapshotState",
+    "StatefulSchedule",
     "TraceState",
     "WeightDecayScheduleState",
+    "WrappedSchedule",
+    "ZeroNansState",
+    "ZoomLinesearchInfo",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
+    "apply_every",
     "apply_if_finite",
+    "centralize",
     "clip",
+    "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
     "ema",
+    "flatten",
     "for_optax",
+    "freeze",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
+    "keep_params_nonnegative",
+    "lookahead",
     "masked",
+    "measure_with_ema",
+    "monitor",
+    "named_chain",
+    "normalize_by_update_norm",
     "partition",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "reduce_on_plateau",
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_ademamix",
+    "scale_by_adopt",
+    "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
+    "scale_by_belief",
+    "scale_by_factored_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_muon",
+    "scale_by_novograd",
+    "scale_by_optimistic_gradient",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
+    "scale_by_polyak",
+    "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_schedule",
+    "scale_by_sign",
+    "scale_by_simplified_ademamix",
+    "scale_by_sm3",
+    "scale_by_trust_ratio",
+    "scale_by_yogi",
+    "scale_by_zoom_linesearch",
+    "schedule_free",
+    "schedule_free_eval_params",
+    "selective_transform",
+    "set_to_zero",
+    "skip_large_updates",
+    "skip_not_finite",
+    "snapshot",
+    "stateless",
+    "stateless_with_tree_map",
     "trace",
+    "value_and_grad_from_state",
+    "zero_nans",
 ]

@@ -339,6 +339,22 @@ def _values_at(count: jax.Array, current: dict, scheduled: dict, dtype: Any) -> 
     return values
 
 
+def static_arguments(
+    owner: str, factory: Callable, static_args: str | Iterable[str]
+) -> tuple[inspect.Signature, set[str]]:
+    """The factory's signature and the names in ``static_args``, each checked to be one
+    of its arguments (shared by the two ``inject_*hyperparams``)."""
+    static = {static_args} if isinstance(static_args, str) else set(static_args)
+    signature = inspect.signature(factory)
+    unknown = static - set(signature.parameters)
+    if unknown:
+        raise ValueError(
+            f"{owner}: static_args {sorted(unknown)} are not arguments of "
+            f"{getattr(factory, '__name__', factory)}; it takes {list(signature.parameters)}"
+        )
+    return signature, static
+
+
 def _inject_init(params, *, factory, fixed, numeric, scheduled, hyperparam_dtype):
     count = tree.zero_count()
     hyperparams = _values_at(count, numeric, scheduled, _hyperparam_dtype(params, hyperparam_dtype))
@@ -385,14 +401,7 @@ def inject_hyperparams(
       A function with the signature of ``inner_factory``.
     """
     factory = inner_factory
-    static = {static_args} if isinstance(static_args, str) else set(static_args)
-    signature = inspect.signature(factory)
-    unknown = static - set(signature.parameters)
-    if unknown:
-        raise ValueError(
-            f"inject_hyperparams: static_args {sorted(unknown)} are not arguments of "
-            f"{getattr(factory, '__name__', factory)}; it takes {list(signature.parameters)}"
-        )
+    signature, static = static_arguments("inject_hyperparams", factory, static_args)
 
     @functools.wraps(factory)
     def wrapped(*args, **kwargs) -> GradientTransformation:

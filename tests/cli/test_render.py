@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gdjax.cli import registry
@@ -38,3 +40,11 @@ def test_compare_without_minima_shows_the_value(gdjax_cli):
                         "--steps", "5")  # fmt: skip
     header = next(line for line in outcome.out.splitlines() if line.startswith("optimizer"))
     assert "value" in header and "nearest" not in header
+
+
+def test_compare_all_runs_every_optimizer_the_command_knows(gdjax_cli):
+    outcome = gdjax_cli("compare", "--no-plot", "--json", "--optimizers", "all", "--steps", "5")
+    assert outcome.code == 0, outcome.err
+    ran = {row["optimizer"] for row in json.loads(outcome.out)["rows"]}
+    assert ran == set(registry.OPTIMIZERS)
+    assert {"lion", "lbfgs", "polyak_sgd", "muon", "sf_adamw", "ogd"} <= ran

@@ -22,6 +22,53 @@ def test_cli_momentum_runs_end_to_end(tmp_path, capsys):
     assert_png(out)
 
 
+def test_cli_order_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "order.png"
+    argv = ["experiment", "order", "--runs", "2", "--epochs", "1", "--width", "8"]
+    code = main([*argv, "--depth", "1", "--out", str(out), "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "t-test shuffled vs sorted by class (t, p)" in stdout
+    assert "ReLU MLP, 1 hidden layers of 8, 1 epochs" in stdout
+    assert f"wrote {out}" in stdout
+    assert_png(out)
+
+
+def test_cli_early_stopping_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "es.png"
+    argv = ["experiment", "early_stopping", "--runs", "2", "--epochs", "4", "--patience", "1"]
+    code = main([*argv, "--width", "8", "--train-size", "50", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "early stopping replayed on each recorded validation curve: patience 1" in stdout
+    assert "t-test early stopping vs last epoch (t, p)" in stdout
+    assert f"wrote {out}" in stdout
+    assert_png(out)
+
+
+def test_cli_batchnorm_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bn.png"
+    argv = ["experiment", "batchnorm", "--runs", "2", "--steps", "20", "--learning-rates"]
+    argv += ["0.5,5", "--scales", "0.5:2:log2", "--scale-rate", "0.5", "--threshold", "0.3"]
+    code = main([*argv, "--out", str(out), "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "20 mini-batches of 64, 2 runs per grid point" in stdout
+    assert "final training loss at lr 0.5, weights uniform in [-s, s]" in stdout
+    assert "finite and < 0.3):" in stdout
+    assert "t-test BN vs no BN (t, p)" in stdout
+    assert f"wrote {out}" in stdout
+    assert_png(out)
+
+
+def test_experiment_help_lists_order_and_early_stopping(capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    text = capsys.readouterr().out
+    assert "order" in text and "early_stopping" in text and "§6.1" in text and "§6.3" in text
+    assert "batchnorm" in text and "§6.2" in text
+
+
 def test_cli_no_plot_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = ["experiment", "grid", "--steps", "20", "--learning-rates", "0.1,1"]
@@ -46,6 +93,14 @@ def test_cli_no_plot_writes_nothing(tmp_path, capsys, monkeypatch):
         (["experiment", "optimizers", "--rate", "adam"], "write name=value"),
         (["experiment", "grid", "--momenta", "0,x"], "--momenta: 'x' is not a number"),
         (["experiment", "noise", "--eta", "-1"], "eta must be in [0, inf)"),
+        (["experiment", "order", "--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+        (["experiment", "order", "--learning-rate", "x"], "invalid float value"),
+        (["experiment", "early_stopping", "--patience", "0"], "patience must be an integer >= 1"),
+        (["experiment", "early_stopping", "--train-size", "5000"], "train_size must be at most"),
+        (["experiment", "batchnorm", "--scales", "0.5"], "scales must be at least two"),
+        (["experiment", "batchnorm", "--learning-rates", "1,x"], "--learning-rates: 'x' is not"),
+        (["experiment", "batchnorm", "--threshold", "0"], "threshold must be in (0, inf)"),
+        (["experiment", "batchnorm", "--dataset", "fashion-mnist"], "needs --data-dir"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(argv, expected, capsys):

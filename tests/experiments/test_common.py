@@ -24,6 +24,8 @@ class Stopped(Exception):
         (experiments.optimizers, {"runs": 2, "epochs": 1}),
         (experiments.grid, {"steps": 1}),
         (experiments.noise, {"runs": 2, "steps": 1}),
+        (experiments.order, {"runs": 2, "epochs": 1}),
+        (experiments.early_stopping, {"runs": 2, "epochs": 1}),
     ],
 )
 def test_every_experiment_trains_through_the_one_patchable_fit_many(function, kwargs):

@@ -19,6 +19,9 @@ EXPECTED = {
     "optimizers": ["SGD", "RMSprop", "Adagrad", "Adam", "test accuracy (mean +/- SE)"],
     "grid": ["best on validation: learning_rate=", "its test scores"],
     "noise": ["plain SGD", "noisy SGD (eta 0.3)", "test accuracy, mean +/- SE:"],
+    "order": ["sorted by class", "curriculum", "test MCC, shuffled against curriculum:"],
+    "early_stopping": ["chosen epoch", "t-test early stopping vs last epoch (t, p)"],
+    "batchnorm": ["learning rates that train", "init-scale sensitivity", "t-test BN vs no BN"],
 }
 
 

@@ -74,7 +74,11 @@ def test_usable_inside_jit_and_scan():
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="batch_size 20 is larger than the 10 examples"):
         epoch_batches(jax.random.key(0), 10, 20)
-    with pytest.raises(ValueError, match="order must hold each of the 10"):
+    with pytest.raises(
+        ValueError,
+        match=r"epoch_batches: order must be a 1-D \(10,\) or 2-D \(epochs, 10\) integer "
+        r"array .* got \[1, 2\]: its shape is \(2,\)",
+    ):
         epoch_batches(jax.random.key(0), 10, 2, order=[1, 2])
     with pytest.raises(
         ValueError, match=r"share their first \(examples\) axis; got lengths \[3, 4\]"

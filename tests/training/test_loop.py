@@ -234,6 +234,32 @@ def test_reduce_on_plateau_receives_the_validation_loss():
     )
 
 
+def test_lbfgs_in_fit_reads_the_batch_loss_its_gradient_and_function():
+    # A line search compares value with value_fn: without an evaluation fit passes the
+    # batch's loss, its gradient and its function; with one, value is the validation
+    # loss, and the search refuses to run rather than compare the two.
+    train, valid = regression(n=40, seed=1), regression(n=40, seed=2)
+    optimizer = gdjax.lbfgs()
+    params, history = fit(squared_errors, zeros(), optimizer, train, epochs=6, progress=False)
+    with pytest.raises(TypeError, match="value_fn="):
+        fit(squared_errors, zeros(), optimizer, train, epochs=1, evaluation=Evaluation(valid),
+            progress=False)  # fmt: skip
+
+    def batch_loss(p):
+        return jnp.mean(squared_errors(p, train))
+
+    expected, state = zeros(), optimizer.init(zeros())
+    for _ in range(6):
+        value, grad = jax.value_and_grad(batch_loss)(expected)
+        updates, state = optimizer.update(
+            grad, state, expected, value=value, grad=grad, value_fn=batch_loss
+        )
+        expected = gdjax.apply_updates(expected, updates)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert history.train_loss[-1] < 0.05 < history.train_loss[0]
+
+
 def test_reduce_on_plateau_in_fit_lowers_the_rate():
     train, valid = regression(n=64, seed=1, noise=1.0), regression(n=64, seed=2, noise=1.0)
     optimizer = gdjax.chain(

@@ -45,11 +45,20 @@ def test_the_defaults():
         ({"batching": Batching(drop_last="no")}, "fit: batching.drop_last must be True or False"),
         (
             {"batching": Batching(order=np.arange(7))},
-            r"fit: batching.order must hold each of the 8 example indices once \(ints in "
-            r"\[0, 8\)\), got \[0, 1, 2, 3, 4, 5, 6\]",
+            r"fit: batching.order must be a 1-D \(8,\) or 2-D \(epochs, 8\) integer array "
+            r"whose every row holds distinct example indices in \[0, 8\), -1 in a slot left "
+            r"out, and at least 1 example; got \[0, 1, 2, 3, 4, 5, 6\]: its shape is \(7,\)",
         ),
-        ({"batching": Batching(order=np.arange(1, 9))}, "fit: batching.order must hold"),
-        ({"batching": Batching(order=np.arange(8.0))}, "fit: batching.order must hold"),
+        ({"batching": Batching(order=np.arange(1, 9))}, "fit: batching.order .*: it holds 8"),
+        ({"batching": Batching(order=np.arange(8.0))}, "fit: batching.order .*dtype is float64"),
+        (
+            {"batching": Batching(order=np.zeros(8, int))},
+            "fit: batching.order .*: it repeats example 0",
+        ),
+        (
+            {"batching": Batching(order=-np.ones((2, 8), int))},
+            r"fit: batching.order .*shape \(2, 8\) .*: row 0 holds 0 examples",
+        ),
         (
             {"evaluation": DATA},
             "fit: evaluation must be a gdjax.training.Evaluation or None, got {",

@@ -10,7 +10,15 @@ from gdjax.bound import split
 from gdjax.distributed.layout import SingleDevice
 from gdjax.training import Batching, program
 from gdjax.training.options import Plan
-from gdjax.training.program import Filled, Task, all_finite, cached, epoch_program, mean_loss
+from gdjax.training.program import (
+    Filled,
+    Stateless,
+    Task,
+    all_finite,
+    cached,
+    epoch_program,
+    mean_loss,
+)
 
 
 def test_the_mean_loss_leaves_the_padding_out():
@@ -38,20 +46,34 @@ def test_one_epoch_stands_still_from_its_first_non_finite_step():
     def distance(params, batch):
         return jnp.sqrt(jnp.sum((params["w"] - batch["y"]) ** 2, axis=-1))
 
-    task = Task(distance, lambda hyper: gdjax.sgd(0.5), data)
+    task = Task(Stateless(distance), lambda hyper: gdjax.sgd(0.5), data)
     plan = Plan(examples=4, per_epoch=4, lengths=(4,))
     epoch = epoch_program(task, Batching(1), plan, False, SingleDevice())
     params = {"w": jnp.zeros(1)}
     state = gdjax.sgd(0.5).init(params)
     args = (jnp.zeros([]), jax.random.key(0), 1, 4, jnp.inf, True, data)
-    params, _, losses, failed = jax.jit(epoch)(params, state, *args)
-    assert failed == 2
+    params, _, none, losses, failed = jax.jit(epoch)(params, state, None, *args)
+    assert failed == 2 and none is None
     np.testing.assert_array_equal(params["w"], [1.0])  # step 2's update not applied
     np.testing.assert_array_equal(losses[:2], [1.0, 0.5])
     # Steps from the limit on are skipped: a partial epoch runs the same program.
-    params, _, _, failed = jax.jit(epoch)({"w": jnp.zeros(1)}, state, *args[:3], 1, *args[4:])
+    params, _, _, _, failed = jax.jit(epoch)(
+        {"w": jnp.zeros(1)}, state, None, *args[:3], 1, *args[4:]
+    )
     assert failed == -1
     np.testing.assert_array_equal(params["w"], [0.5])
+
+    # A model state (here a count of the steps) moves only with the params.
+    def counted(params, count, batch, training):
+        return distance(params, batch), count + jnp.sum(training)
+
+    epoch = epoch_program(task._replace(loss_fn=counted), Batching(1), plan, False, SingleDevice())
+    _, _, count, _, failed = jax.jit(epoch)({"w": jnp.zeros(1)}, state, jnp.int32(0), *args)
+    assert failed == 2 and count == 2  # steps 0 and 1; step 2's state is not kept
+    _, _, count, _, _ = jax.jit(epoch)(
+        {"w": jnp.zeros(1)}, state, jnp.int32(0), *args[:3], 1, *args[4:]
+    )
+    assert count == 1
 
 
 def test_programs_are_kept_by_what_they_close_over():

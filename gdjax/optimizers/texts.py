@@ -1,46 +1,14 @@
-"""The optimizers of the texts, each nothing but a chain of transformations.
-
-Every alias ends with `gdjax.scale_by_learning_rate`, so its updates are
-added to the params: ``params = gdjax.apply_updates(params, updates)``. The
-learning rate may be a float, an array (a tracer too), a schedule, or a pytree
-of per-parameter rates.
-
-Each alias checks its input at the boundary (DESIGN §6), before any transform
-sees it: ``init`` refuses integer and bool params naming the leaf and its
-dtype; ``update`` refuses integer updates, and updates whose structure or leaf
-shapes differ from the params' (when the params are given), naming both.
-Without the checks ``sgd`` would accept integer params and, being stateless,
-any gradient tree. Complex params are supported (second moments use ``|g|²``,
-as in optax).
-
-A bad hyperparameter is reported in the alias's words (`arguments_of`):
-``sgd(0.1, momentum=-0.2)`` raises ``sgd: momentum must be in [0, 1], got -0.2``,
-though the value reaches `trace` as its ``decay``.
-"""
+"""The optimizers of the texts (seeds 000-004): SGD with momentum and Nesterov, AdaGrad,
+RMSProp, AdaDelta, Adam and its variants, and gradient noise; each a chain of transformations."""
 
 from __future__ import annotations
 
-import inspect
-import typing
-from collections.abc import Callable
-from typing import Any
-
-import jax
-import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
-from gdjax import tree
-from gdjax._validation import arguments_of, check_flag
-from gdjax.base import (
-    GradientTransformation,
-    Params,
-    ScalarOrSchedule,
-    _chain_init,
-    _chain_update,
-    identity,
-)
-from gdjax.bound import bind
+from gdjax._validation import arguments_of
+from gdjax.base import GradientTransformation, ScalarOrSchedule
 from gdjax.keys import KeyLike
+from gdjax.optimizers.base import Mask, alias, optional_trace
 from gdjax.transforms.adaptive import (
     scale_by_adadelta,
     scale_by_adagrad,
@@ -48,55 +16,9 @@ from gdjax.transforms.adaptive import (
     scale_by_adamax,
     scale_by_rms,
 )
-from gdjax.transforms.momentum import trace
 from gdjax.transforms.noise import add_noise
 from gdjax.transforms.scaling import scale_by_learning_rate
 from gdjax.transforms.weight_decay import add_decayed_weights
-
-Mask = Params | Callable[[Params], Params] | None
-"""Where weight decay applies: a pytree of bools shaped like the params, a
-function of the params returning one, or None (everywhere)."""
-
-
-def _as_array(x: Any) -> Any:
-    return x if hasattr(x, "dtype") else jnp.asarray(x)
-
-
-def _alias_init(params, *, name, transforms):
-    tree.check_floating(params, name)
-    return _chain_init(params, transforms=transforms)
-
-
-def _alias_update(updates, state, params=None, *, name, transforms, **extra):
-    if not all(hasattr(x, "dtype") for x in jax.tree.leaves(updates)):
-        updates = jax.tree.map(_as_array, updates)
-    tree.check_floating(updates, name, "updates")
-    if params is not None:
-        tree.check_shapes(updates, params, ("updates", "params"))
-    return _chain_update(updates, state, params, transforms=transforms, **extra)
-
-
-def _alias(name: str, *transforms: GradientTransformation) -> GradientTransformation:
-    """``chain(*transforms)`` with the boundary checks of the module docstring.
-
-    Python numbers among the updates' leaves become arrays (as they would under
-    ``jit``), so an eager ``update(1.0, state, 1.0)`` works as a jitted one does.
-    The transformations are held as `chain` holds them (``.update.transforms``),
-    so an alias's hyperparameters are its transformations' leaves.
-    """
-    return GradientTransformation(
-        bind(_alias_init, name=name, transforms=tuple(t.init for t in transforms)),
-        bind(_alias_update, name=name, transforms=tuple(t.update for t in transforms)),
-    )
-
-
-def _momentum(
-    momentum: Any, nesterov: bool, accumulator_dtype: Any = None
-) -> GradientTransformation:
-    check_flag("trace", "nesterov", nesterov)  # also without momentum, where it is unused
-    if momentum is None:
-        return identity()
-    return trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
 
 
 def sgd(
@@ -124,9 +46,9 @@ def sgd(
       accumulator_dtype: dtype of the momentum buffer; ``None`` follows the params.
     """
     with arguments_of("sgd", decay="momentum"):
-        return _alias(
+        return alias(
             "sgd",
-            _momentum(momentum, nesterov, accumulator_dtype),
+            optional_trace(momentum, nesterov, accumulator_dtype),
             scale_by_learning_rate(learning_rate),
         )
 
@@ -155,7 +77,7 @@ def adagrad(
         gdjax's, not optax's).
     """
     with arguments_of("adagrad"):
-        return _alias(
+        return alias(
             "adagrad",
             scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt),
             scale_by_learning_rate(learning_rate),
@@ -203,8 +125,8 @@ def rmsprop(
         descent = scale_by_learning_rate(learning_rate)
     # trace's decay is rmsprop's momentum, not its decay.
     with arguments_of("rmsprop", decay="momentum"):
-        accumulation = _momentum(momentum, nesterov)
-    return _alias("rmsprop", scaling, descent, accumulation)
+        accumulation = optional_trace(momentum, nesterov)
+    return alias("rmsprop", scaling, descent, accumulation)
 
 
 def adadelta(
@@ -235,7 +157,7 @@ def adadelta(
       weight_decay_mask: where weight decay applies (see `add_decayed_weights`).
     """
     with arguments_of("adadelta"):
-        return _alias(
+        return alias(
             "adadelta",
             add_decayed_weights(weight_decay, weight_decay_mask),
             scale_by_adadelta(rho, eps),
@@ -275,7 +197,7 @@ def adam(
         Keras's ``Adam`` does (see `scale_by_adam`); default ``"optax"``.
     """
     with arguments_of("adam"):
-        return _alias(
+        return alias(
             "adam",
             scale_by_adam(
                 b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, eps_convention=eps_convention
@@ -312,7 +234,7 @@ def nadam(
     (keyword-only): ``None`` (default, optax's NAdam) or ψ ≥ 0.
     """
     with arguments_of("nadam"):
-        return _alias(
+        return alias(
             "nadam",
             scale_by_adam(
                 b1,
@@ -353,7 +275,7 @@ def amsgrad(
     Args: as `adam`.
     """
     with arguments_of("amsgrad"):
-        return _alias(
+        return alias(
             "amsgrad",
             scale_by_adam(
                 b1, b2, eps, eps_root, mu_dtype, amsgrad=True, eps_convention=eps_convention
@@ -397,7 +319,7 @@ def adamw(
         default ``"optax"``.
     """
     with arguments_of("adamw"):
-        return _alias(
+        return alias(
             "adamw",
             scale_by_adam(
                 b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, eps_convention=eps_convention
@@ -432,7 +354,7 @@ def adamax(
         after the maximum (see `scale_by_adamax`); default ``"optax"``.
     """
     with arguments_of("adamax"):
-        return _alias(
+        return alias(
             "adamax",
             scale_by_adamax(b1, b2, eps, eps_convention=eps_convention),
             scale_by_learning_rate(learning_rate),
@@ -459,52 +381,4 @@ def noisy_sgd(
       key: int seed or PRNG key. Default 0.
     """
     with arguments_of("noisy_sgd"):
-        return _alias(
-            "noisy_sgd", add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate)
-        )
-
-
-# --------------------------------------------------------------------------- hyperparameters
-
-# The annotations that mean "a number": a float or an array (a tracer too), or
-# a schedule where the alias takes one, or None where None is a setting.
-_NUMBERS = (
-    ArrayLike,
-    ArrayLike | None,
-    ScalarOrSchedule,
-    ScalarOrSchedule | None,
-)
-
-
-def hyperparameter_kinds(factory: Callable[..., GradientTransformation]) -> dict[str, str]:
-    """What each argument of ``factory`` is, read from its annotations.
-
-    Returns ``{argument: kind}`` in the signature's order, the kind being:
-
-    - ``"number"``: a float or an array (``ArrayLike``, `ScalarOrSchedule`, or
-      either or None): a value that may be swept as a float axis;
-    - ``"bool"``: a switch (``bool``), which changes the program and cannot be
-      traced;
-    - ``"key"``: a PRNG key or an int seed (`gdjax.keys.KeyLike`): an integer
-      axis, one run per seed;
-    - ``"other"``: anything else, a dtype (``DTypeLike | None``) or a `Mask`:
-      not a value that a number or a word can give.
-
-    For tools that build optimizers from text (the ``gdjax`` command):
-    ``hyperparameter_kinds(gdjax.sgd)`` is ``{"learning_rate": "number",
-    "momentum": "number", "nesterov": "bool", "accumulator_dtype": "other"}``.
-    An argument without an annotation is ``"other"``.
-    """
-    hints = typing.get_type_hints(factory)
-    kinds = {}
-    for name in inspect.signature(factory).parameters:
-        hint = hints.get(name)
-        if hint is bool:
-            kinds[name] = "bool"
-        elif hint == KeyLike:
-            kinds[name] = "key"
-        elif hint in _NUMBERS:
-            kinds[name] = "number"
-        else:
-            kinds[name] = "other"
-    return kinds
+        return alias("noisy_sgd", add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
