@@ -91,6 +91,13 @@ def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: flo
         np.testing.assert_allclose(np.asarray(a, wide), np.asarray(e, wide), rtol=rtol, atol=atol)
 
 
+def trees_differ(a: Any, b: Any) -> bool:
+    """Whether two trees of the same structure differ somewhere (so a sweep made more than
+    one run, or a setting changed something)."""
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return any(not np.allclose(x, y) for x, y in pairs)
+
+
 def assert_moved(before: Any, after: Any) -> None:
     """Guards parity tests against passing vacuously: the run must have changed every leaf."""
     for b, a in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):

@@ -20,9 +20,9 @@ from gdjax.base import GradientTransformation, Params
 from gdjax.bound import bind
 from gdjax.transforms.adaptive import (
     ScaleByAdamState,
-    ScaleByAmsgradState,
     _adam_step,
     _amsgrad_init,
+    _amsgrad_update,
     _check_eps_convention,
     _second_moment,
 )
@@ -303,27 +303,6 @@ def scale_by_yogi(
 # --------------------------------------------------------------------------- AMSGrad
 
 
-def _amsgrad_update(
-    updates, state, params=None, *, b1, b2, eps, eps_root, bias_correction_mu, bias_correction_nu
-):
-    del params
-    g = tree.widen(updates)
-    count = tree.safe_increment(state.count)
-    mu = tree.update_moment(g, tree.widen(state.mu), b1, 1)
-    nu = tree.update_moment(g, tree.widen(state.nu), b2, 2)
-    mu_hat = tree.bias_correction(mu, b1, count) if bias_correction_mu else mu
-    nu_hat = tree.bias_correction(nu, b2, count) if bias_correction_nu else nu
-    nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
-    out = jax.tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_max)
-    new_state = ScaleByAmsgradState(
-        count=count,
-        mu=tree.cast_like(mu, state.mu),
-        nu=tree.cast_like(nu, state.nu),
-        nu_max=tree.cast_like(nu_max, state.nu_max),
-    )
-    return tree.cast_like(out, updates), new_state
-
-
 def scale_by_amsgrad(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
@@ -371,6 +350,8 @@ def scale_by_amsgrad(
             b2=b2,
             eps=eps,
             eps_root=eps_root,
+            nesterov=False,
+            eps_convention="optax",
             bias_correction_mu=bias_correction_mu,
             bias_correction_nu=bias_correction_nu,
         ),

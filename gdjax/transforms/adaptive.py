@@ -383,11 +383,24 @@ def _amsgrad_init(params, *, mu_dtype):
 
 
 def _amsgrad_update(
-    updates, state, params=None, *, b1, b2, eps, eps_root, nesterov, eps_convention
+    updates,
+    state,
+    params=None,
+    *,
+    b1,
+    b2,
+    eps,
+    eps_root,
+    nesterov,
+    eps_convention,
+    bias_correction_mu=True,
+    bias_correction_nu=True,
 ):
+    # The switches are scale_by_amsgrad's (optax's); scale_by_adam(amsgrad=True) debiases both.
     del params
     count, mu, nu, mu_hat, _ = _adam_moments(updates, state, b1, b2, nesterov)
-    nu_hat = _second_moment(nu, b2, count, eps_convention)
+    mu_hat = mu_hat if bias_correction_mu else mu
+    nu_hat = _second_moment(nu, b2, count, eps_convention) if bias_correction_nu else nu
     nu_max = tree.map(jnp.maximum, tree.widen(state.nu_max), nu_hat)
     new_state = ScaleByAmsgradState(
         count=count,

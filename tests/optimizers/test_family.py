@@ -17,7 +17,7 @@ import pytest
 
 import gdjax
 from gdjax.base import extra_args_filter
-from tests.helpers import assert_trees_close, convex_loss, nested_params
+from tests.helpers import assert_trees_close, convex_loss, nested_params, trees_differ
 
 STEPS = 30
 
@@ -104,12 +104,6 @@ def _final(tx: gdjax.GradientTransformation, steps: int = STEPS) -> Any:
     return params
 
 
-def _differ(a: Any, b: Any) -> bool:
-    """Whether two runs' params differ somewhere (so a sweep made more than one run)."""
-    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    return any(not np.allclose(x, y) for x, y in pairs)
-
-
 def _sweep(case: Case, name: str, values: tuple[float, float]) -> None:
     """vmap over ``name`` inside jit equals one jitted run per value, and the values differ."""
 
@@ -124,7 +118,7 @@ def _sweep(case: Case, name: str, values: tuple[float, float]) -> None:
         )
     first, second = (jax.tree.map(lambda x, i=i: x[i], swept) for i in range(2))
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(swept))
-    assert _differ(first, second)
+    assert trees_differ(first, second)
 
 
 @pytest.mark.parametrize("name", list(FAMILY))
@@ -148,7 +142,7 @@ def test_a_schedule_works_wherever_the_rate_does(name):
     decaying = gdjax.schedules.exponential_decay(rate, 1, 0.5)
     decayed = _final(case.make(**{case.rate: decaying}), case.steps)
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(decayed))
-    assert _differ(decayed, constant)
+    assert trees_differ(decayed, constant)
 
 
 @pytest.mark.parametrize("name", list(FAMILY))
@@ -159,4 +153,4 @@ def test_a_jitted_run_taking_the_optimizer_compiles_once_for_new_values(name):
     a = three_steps(case.make(**{case.rate: case.rates[0]}))
     b = three_steps(case.make(**{case.rate: case.rates[1]}))
     assert three_steps._cache_size() == 1
-    assert _differ(a, b)
+    assert trees_differ(a, b)

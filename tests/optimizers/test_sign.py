@@ -6,7 +6,14 @@ import pytest
 
 import gdjax
 from gdjax.optimizers.sign import lion, rprop, sign_sgd, signum
-from tests.helpers import assert_moved, assert_trees_close, convex_loss, nested_params, run
+from tests.helpers import (
+    assert_moved,
+    assert_trees_close,
+    convex_loss,
+    nested_params,
+    run,
+    trees_differ,
+)
 
 
 def _layout(state):
@@ -223,10 +230,6 @@ def test_zero_gradients_leave_the_params_unchanged(make):
     assert_trees_close(got, params, rtol=0, atol=0)
 
 
-def _differ(a, b):
-    return any(not np.allclose(x, y) for x, y in zip(*map(jax.tree.leaves, (a, b)), strict=True))
-
-
 @pytest.mark.parametrize("name", list(ALIASES))
 def test_vmap_over_the_rate_inside_jit_is_one_run_per_value(name):
     def final(rate):
@@ -240,7 +243,7 @@ def test_vmap_over_the_rate_inside_jit_is_one_run_per_value(name):
     rows = [jax.tree.map(lambda x, i=i: x[i], swept) for i in range(2)]
     for row, one in zip(rows, separate, strict=True):
         assert_trees_close(row, one)
-    assert _differ(*rows)
+    assert trees_differ(*rows)
 
 
 @pytest.mark.parametrize("name", ["lion", "sign_sgd", "signum"])

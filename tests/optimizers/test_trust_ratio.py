@@ -6,7 +6,14 @@ import pytest
 
 import gdjax
 from gdjax.optimizers.trust_ratio import fromage, lamb, lars
-from tests.helpers import assert_moved, assert_trees_close, convex_loss, nested_params, run
+from tests.helpers import (
+    assert_moved,
+    assert_trees_close,
+    convex_loss,
+    nested_params,
+    run,
+    trees_differ,
+)
 
 
 def _layout(state):
@@ -178,10 +185,6 @@ def test_zero_gradients_leave_the_params_unchanged(name):
     assert_trees_close(got, params, rtol=0, atol=0)
 
 
-def _differ(a, b):
-    return any(not np.allclose(x, y) for x, y in zip(*map(jax.tree.leaves, (a, b)), strict=True))
-
-
 @pytest.mark.parametrize("name", list(ALIASES))
 def test_vmap_over_the_rate_inside_jit_is_one_run_per_value(name):
     def final(rate):
@@ -195,7 +198,7 @@ def test_vmap_over_the_rate_inside_jit_is_one_run_per_value(name):
     rows = [jax.tree.map(lambda x, i=i: x[i], swept) for i in range(2)]
     for row, one in zip(rows, separate, strict=True):
         assert_trees_close(row, one)
-    assert _differ(*rows)
+    assert trees_differ(*rows)
 
 
 @pytest.mark.parametrize("name", list(ALIASES))
@@ -205,4 +208,4 @@ def test_a_schedule_works_where_the_rate_does(name):
     scheduled, _ = run(make(gdjax.schedules.constant(0.02)), nested_params(), steps=20)
     assert_trees_close(scheduled, constant, rtol=1e-6)
     decayed, _ = run(make(gdjax.schedules.exponential_decay(0.02, 1, 0.5)), nested_params(), 20)
-    assert _differ(decayed, constant)
+    assert trees_differ(decayed, constant)
