@@ -111,6 +111,9 @@ def _environment(code: Path, cache: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_PERSISTENT_CACHE")}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env["PYTHONPATH"] = str(code)
+    # The CLI's default cache (in the user's cache directory) must not serve a process
+    # meant to start cold: each gets an empty one of its own.
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gdjax-recompile-")
     if cache is not None:
         env.update(
             JAX_COMPILATION_CACHE_DIR=cache,

@@ -7,7 +7,11 @@ devices the ensemble is sharded over them with ``jax.sharding``.
 
 Recorded histories are time-major, ``(records, starts, ...)``: each step of the
 scan writes one contiguous slab, so recording every step of 10k starts costs
-no transpose (see ``benchmarks/trajectories.py``).
+no transpose (see ``benchmarks/trajectories.py``). Recording every step, the
+loop body has no branch (the step after the end is taken and dropped), so the
+compiled loop is the hand-written ``scan(vmap)``'s; state that does not depend
+on the start (Adam's count) stays one scalar, as in a hand-written
+``vmap(scan)``.
 """
 
 from __future__ import annotations
@@ -286,10 +290,12 @@ def _simulate(
         def recorded(carry, row):
             # Record, then advance to the next record: record_every steps, and the rest
             # of num_steps after the last full chunk. The extra last row records the end.
-            # `row` is not batched, so under vmap these conds stay branches, and scan
+            # `row` is not batched, so under vmap the conds stay branches, and scan
             # stacks the records (rows, starts, ...) with no copy or transpose.
             value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
             record = entries(carry["x"], value, carry["state"])
+            if o.record_every == 1:
+                return _unless_last(carry, advance(carry, value, grads), row == chunks), record
 
             def chunk(carry):
                 return steps(advance(carry, value, grads), o.record_every - 1)
@@ -306,7 +312,8 @@ def _simulate(
             carry, history = jax.lax.scan(recorded, carry, jnp.arange(chunks + 1))
         else:
             carry = steps(carry, rest)
-        x = carry["x"]
+        # The last record is the end (recording every step, the carry went one step on).
+        x = history["positions"][-1] if chunks else carry["x"]
         final_value = history["values"][-1] if chunks else fn(x)
         # A finite point whose value overflowed diverged too.
         diverged = out_of_bounds(x) | ~jnp.isfinite(final_value)
@@ -330,6 +337,25 @@ def _simulate(
     out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
     indices = first + jnp.arange(len(starts), dtype=jnp.int32)
     return jax.vmap(one, out_axes=out_axes)(starts, indices)
+
+
+def _unless_last(carry: dict, stepped: dict, last: jax.Array) -> dict:
+    """The carry after a step that the last row of a record-every-step scan takes too.
+
+    Skipping the step after the end with a ``lax.cond`` put a conditional in
+    every iteration: XLA on CPU then ran the update as a branch of its own,
+    with the gradient written out before it and nothing fused across it, and
+    the run took up to 15% longer than with a straight-line body, as a
+    hand-written ``scan(vmap)`` has (`benchmarks/trajectories.py`). Instead every row
+    steps, the last one too, and that extra step is dropped: the end is read
+    from the last record, and the clocks it would move (settling time,
+    excursions beyond the bound) keep their values on the last row. The loop
+    body is then the hand-written program's, kernel for kernel. (XLA may fuse
+    the update's multiply-adds in another order than the branch did: Adam's
+    recorded runs then differ from the branching version's in rounding.)
+    """
+    clocks = [name for name in ("settled", "diverged") if name in carry]
+    return {**stepped, **{name: jnp.where(last, carry[name], stepped[name]) for name in clocks}}
 
 
 # --------------------------------------------------------------------------- inputs and devices

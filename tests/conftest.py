@@ -1,9 +1,14 @@
 import os
+import tempfile
 
 from hypothesis import settings
 
 # The suite runs on the CPU; several tests need more than one device.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# The CLI keeps its compiled programs in the user's cache directory by default: the
+# suite's (in-process and child) commands keep theirs in a directory of their own.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gdjax-tests-cache-")
 
 # Property tests draw the same examples on every machine and in every run: CI
 # must pass every time, so no draw depends on chance or on a local .hypothesis/

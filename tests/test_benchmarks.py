@@ -1,5 +1,7 @@
 """The benchmark scripts run (tiny sizes, no timing asserted: timings belong in RESULTS.md)."""
 
+import pytest
+
 from tests.helpers import run_python
 
 
@@ -33,8 +35,10 @@ def test_update_step_benchmark_runs_the_wider_family_on_matrices():
 
 def test_trajectories_benchmark_runs():
     out = run_python("benchmarks/trajectories.py", "--quick", timeout=600)
-    for section in ("(a) adam", "(b) momentum", "(c) adam on rastrigin"):
+    for section in ("(a) 64 starts", "(b) 64 starts", "(c) adam on rastrigin", "(d) the cost"):
         assert section in out
+    for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"):
+        assert f"| {name} | " in out  # every optimizer of the texts is timed
 
 
 def test_data_parallel_benchmark_runs():
@@ -59,3 +63,12 @@ def test_experiments_order_benchmark_runs():
     out = run_python("benchmarks/experiments_order.py", "--quick", timeout=600)
     assert "(1) order" in out and "(2) early stopping" in out
     assert "(3) batch normalization" in out
+
+
+def test_protocol_benchmark_runs():
+    for package in ("torch", "hyperopt", "pytorch_optimizer"):
+        pytest.importorskip(package)
+    out = run_python("benchmarks/protocol.py", "--quick", timeout=600)
+    assert "(A) visualisation protocol" in out and "(B) DeepOBS protocol" in out
+    for row in ("| sgd | rastrigin | 16 |", "| adam | rosenbrock | 8 |", "| sgd | rate as data |"):
+        assert row in out

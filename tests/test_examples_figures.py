@@ -28,6 +28,11 @@ FIGURES = {
     "noisy_ensemble.py": ["noisy_ensemble.png"],
     "optimizer_pytrees.py": ["optimizer_pytrees.png"],
     "wider_family.py": ["wider_family.png"],
+    "benchmark_protocol.py": [
+        "benchmark_sensitivity.png",
+        "benchmark_curves.png",
+        "benchmark_rosenbrock.png",
+    ],
     "sparse_features.py": ["seed004_gd_momentum_nag.png", "seed004_adagrad_rmsprop_adam.png"],
 }
 _cache: dict[str, tuple[str, Path]] = {}

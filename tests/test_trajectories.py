@@ -160,6 +160,25 @@ def test_non_finite_trajectories_are_flagged_diverged():
     assert not np.isfinite(np.asarray(result.final[0])).all()
 
 
+@pytest.mark.parametrize("record_every", [1, 2, 0])
+def test_the_step_after_the_end_moves_no_clock(record_every):
+    # x**2 with sgd: x_k = (1 - 2 lr)**k. Step 6 would cross the bound (lr 1.5: |x_6| =
+    # 64 > 40 > |x_5| = 32) or enter the tol ball (lr 0.25: x_6 = 1/64 < 0.02 < 1/32);
+    # recording every step takes that step too and must drop it.
+    def square(x):
+        return jnp.sum(x**2)
+
+    out = T.run(gdjax.sgd(1.5), square, [[1.0]], 5, record_every, bound=40.0, minima=[[0.0]])
+    assert not bool(out.diverged[0])
+    np.testing.assert_array_equal(out.final, [[-32.0]])
+    into = T.run(gdjax.sgd(0.25), square, [[1.0]], 5, record_every, tol=0.02, minima=[[0.0]])
+    assert int(into.steps_to_tol[0]) == -1
+    np.testing.assert_array_equal(into.final, [[1 / 32]])
+    np.testing.assert_array_equal(into.final_value, [1 / 1024])
+    if record_every:
+        np.testing.assert_array_equal(into.positions[-1], into.final)
+
+
 def test_a_plain_function_and_its_own_minima():
     result = T.run(
         gdjax.sgd(0.1),

@@ -3,9 +3,9 @@
 A subcommand checks its output paths (and that matplotlib is there, unless
 ``--no-plot``) before it computes anything, so a long run never ends in an
 unwritable path; it prints its results, then draws. No directory is created
-that the user did not name: a figure's directory must exist, and ``gdjax
-figures --out DIR`` and ``gdjax --compilation-cache DIR`` make DIR but not its
-parents.
+that the user did not name, but gdjax's own compilation cache
+(`gdjax.cli.cache`): a figure's directory must exist, and ``gdjax figures
+--out DIR`` and ``gdjax --compilation-cache DIR`` make DIR but not its parents.
 """
 
 from __future__ import annotations

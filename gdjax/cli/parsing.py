@@ -13,7 +13,7 @@ import textwrap
 
 import gdjax
 from gdjax import landscapes
-from gdjax.cli import cache, compare, experiment, figures, registry, sweep
+from gdjax.cli import benchmark, cache, compare, experiment, figures, registry, sweep
 from gdjax.cli import landscapes as listing
 from gdjax.cli.values import UsageError, choices
 
@@ -55,13 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=cache.default(),
         help="keep the compiled programs in DIR (made if missing, not its parents) and load "
         "them in later runs: another learning rate or grid of the same size compiles nothing "
-        f"(default: ${cache.ENVIRONMENT} if set, else no cache); give it before the command",
+        f"(default: ${cache.ENVIRONMENT} if set, else {cache.user_directory()}); give it "
+        "before the command",
+    )
+    parser.add_argument(
+        "--no-compilation-cache",
+        dest="compilation_cache",
+        action="store_const",
+        const=cache.OFF,
+        help="compile every program afresh and keep none",
     )
     commands = parser.add_subparsers(
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{compare,sweep,landscapes,figures,experiment}",
+        metavar="{compare,sweep,landscapes,figures,experiment,benchmark}",
     )
     _add_compare(commands)
     _add_sweep(commands)
@@ -70,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     listed.set_defaults(run=listing.run)
     _add_figures(commands)
     _add_experiment(commands)
+    benchmark.add_parser(commands)
     return parser
 
 

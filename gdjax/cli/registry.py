@@ -14,7 +14,7 @@ from typing import Any
 
 import gdjax
 from gdjax import trajectories
-from gdjax.cli.values import UsageError, choices, number, seed, switch
+from gdjax.cli.values import UsageError, choices, listed, number, seed, switch
 from gdjax.optimizers import hyperparameter_kinds
 
 
@@ -103,15 +103,7 @@ def parameters(name: str) -> list[str]:
 
 def optimizer_names(text: str, flag: str = "--optimizers") -> list[str]:
     """The names in ``text`` (comma-separated; ``all`` is every optimizer the command knows)."""
-    if text.strip() == "all":
-        return list(OPTIMIZERS)
-    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    for name in names:
-        if name not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {name!r}; choose from: {choices(OPTIMIZERS)}")
-    if not names:
-        raise UsageError(f"{flag} is empty; choose from: {choices(OPTIMIZERS)}")
-    return names
+    return listed(text, OPTIMIZERS, "optimizer", flag)
 
 
 def check_parameter(flag: str, text: str, name: str, param: str) -> str:

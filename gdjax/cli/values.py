@@ -33,6 +33,21 @@ def choices(values: Iterable[str]) -> str:
     return ", ".join(values)
 
 
+def listed(text: str, known: Iterable[str], what: str, flag: str) -> list[str]:
+    """The comma-separated names of ``text``, each one of ``known`` (``all``: every one),
+    in order, without repeats; a `UsageError` names an unknown ``what`` or an empty list."""
+    known = list(known)
+    if text.strip() == "all":
+        return known
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown {what} {name!r}; choose from: {choices(known)}")
+    if not names:
+        raise UsageError(f"{flag} is empty; choose from: {choices(known)}")
+    return names
+
+
 def landscape(name: str) -> landscapes.Landscape:
     try:
         return landscapes.get(name)

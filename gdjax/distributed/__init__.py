@@ -1,9 +1,13 @@
-"""Beyond one device: data parallelism on `jax.sharding` meshes, EASGD, delayed gradients.
+"""Beyond one device: data parallelism, EASGD, and the asynchronous algorithms of seed 002 §5.
 
-Seed 002 §5 (parallel and distributed SGD) on JAX's own runtime: meshes within
-a process, `jax.distributed` across processes, XLA's SPMD partitioner for the
-reductions. Stale gradients are simulated on one machine (`delayed`), with
-delay-tolerant AdaGrad (`adaptive_revision`) as the optimizer built for them.
+The synchronous side runs on JAX's own runtime: meshes within a process,
+`jax.distributed` across processes, XLA's SPMD partitioner for the reductions.
+The asynchronous side runs on the engine that fits it: Hogwild! as processes
+writing one array in shared memory without locks (`hogwild`), Downpour as Ray
+actors (a sharded parameter server and model replicas, `downpour`, the
+``async`` extra). Stale gradients are also simulated deterministically
+(`delayed`), with delay-tolerant AdaGrad (`adaptive_revision`, and
+`AdaptiveRevisionServer` on Downpour's server) as the rule built for them.
 """
 
 from gdjax.distributed.adaptive_revision import AdaptiveRevisionState, adaptive_revision
@@ -16,6 +20,13 @@ from gdjax.distributed.data_parallel import (
     zero_specs,
 )
 from gdjax.distributed.delayed import DelayedState, delayed
+from gdjax.distributed.downpour import (
+    AdaptiveRevisionServer,
+    DownpourOptions,
+    DownpourResult,
+    DownpourWorkerError,
+    downpour,
+)
 from gdjax.distributed.easgd import (
     EasgdState,
     easgd,
@@ -23,21 +34,44 @@ from gdjax.distributed.easgd import (
     replicate_workers,
     shard_workers,
 )
+from gdjax.distributed.hogwild import (
+    HogwildOptions,
+    HogwildResult,
+    HogwildWorkerError,
+    SparseDesign,
+    dense_correlated,
+    hogwild,
+    logistic_loss,
+    sparse_logistic,
+)
 
 __all__ = [
+    "AdaptiveRevisionServer",
     "AdaptiveRevisionState",
     "DataParallel",
     "DelayedState",
+    "DownpourOptions",
+    "DownpourResult",
+    "DownpourWorkerError",
     "EasgdState",
+    "HogwildOptions",
+    "HogwildResult",
+    "HogwildWorkerError",
+    "SparseDesign",
     "adaptive_revision",
     "data_mesh",
     "data_parallel",
     "delayed",
+    "dense_correlated",
+    "downpour",
     "easgd",
     "easgd_center",
+    "hogwild",
+    "logistic_loss",
     "place",
     "replicate_workers",
     "shard_workers",
+    "sparse_logistic",
     "to_host",
     "zero_specs",
 ]

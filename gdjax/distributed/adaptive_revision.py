@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gdjax import tree
 from gdjax._validation import INT32_MAX, check_range, check_static_int, named
@@ -94,6 +95,28 @@ def _check_updates(updates, state) -> None:
     tree.check_shapes(updates, state.gradient_sum, ("updates", "state"))
 
 
+def arrival(
+    g: jax.Array,
+    gradient_sum: jax.Array,
+    gradient_read: jax.Array,
+    accumulator: jax.Array,
+    max_accumulator: jax.Array,
+    learning_rate: ArrayLike,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The arrival of a gradient ``g`` read when ``G`` was ``gradient_read`` (DESIGN §7),
+    per coordinate: ``(x_new - x, G, z, zmax)`` after it. The transformation applies it
+    under a fixed delay; `gdjax.distributed.downpour`'s server, at every push."""
+    backlog = gradient_sum - gradient_read  # B = G - G_read
+    z = (tree.abs_sq(g) + accumulator) + 2 * g * backlog  # z + g*g + 2 g B
+    zmax = jnp.maximum(max_accumulator, z)
+    inv_old, inv_new = jax.lax.rsqrt(max_accumulator), jax.lax.rsqrt(zmax)
+    # x_new - x = -r g + (r_old - r) B with r = a / sqrt(zmax'), r_old = a / sqrt(zmax).
+    update = tree.scale(-learning_rate, inv_new * g) + tree.scale(
+        learning_rate, (inv_old - inv_new) * backlog
+    )
+    return update, gradient_sum + g, z, zmax
+
+
 def _update(updates, state, params=None, *, learning_rate, delay):
     del params
     _check_updates(updates, state)
@@ -130,17 +153,10 @@ def _update(updates, state, params=None, *, learning_rate, delay):
             new_zmax = jnp.maximum(zmax, new_z)
             update = tree.scale(-learning_rate, jax.lax.rsqrt(new_zmax) * g)
             return update, big_g + g, new_z, new_zmax
-        backlog = big_g - g_read  # B = G - G_read
-        new_z = (tree.abs_sq(g) + z) + 2 * g * backlog  # z + g*g + 2 g B
-        new_zmax = jnp.maximum(zmax, new_z)
-        inv_old, inv_new = jax.lax.rsqrt(zmax), jax.lax.rsqrt(new_zmax)
-        # x_new - x = -r g + (r_old - r) B with r = a / sqrt(zmax'), r_old = a / sqrt(zmax).
-        update = tree.scale(-learning_rate, inv_new * g) + tree.scale(
-            learning_rate, (inv_old - inv_new) * backlog
-        )
+        update, new_g, new_z, new_zmax = arrival(g, big_g, g_read, z, zmax, learning_rate)
         return (
             jnp.where(ready, update, jnp.zeros_like(update)),
-            jnp.where(ready, big_g + g, big_g),
+            jnp.where(ready, new_g, big_g),
             jnp.where(ready, new_z, z),
             jnp.where(ready, new_zmax, zmax),
         )

@@ -12,8 +12,9 @@ imports `gdjax.experiments`. Generic pieces: `contour`, `curve`, `paths`,
 `values`, `state_curves`, `heatmap`, `bands`, `histograms`, `errorbars`,
 `bars`; the experiments' figures compose them: `momentum_figure`,
 `optimizers_figure`, `grid_figure`, `noise_figure`, `order_figure`,
-`early_stopping_figure`, `batchnorm_figure` (each returns a matplotlib
-``Figure``).
+`early_stopping_figure`, `batchnorm_figure`, and `gdjax benchmark`'s
+`sensitivity_figure`, `curves_figure`, `trajectories_figure` (each returns a
+matplotlib ``Figure``).
 
 matplotlib is imported only when a function here draws something, so
 ``import gdjax.plot`` works without it; drawing without it raises an
@@ -44,6 +45,11 @@ from gdjax.plot._base import (
     legend_handles,
     save,
     subplots,
+)
+from gdjax.plot.benchmark import (
+    curves_figure,
+    sensitivity_figure,
+    trajectories_figure,
 )
 from gdjax.plot.experiments import (
     batchnorm_figure,
@@ -89,6 +95,7 @@ __all__ = [
     "by_start",
     "contour",
     "curve",
+    "curves_figure",
     "early_stopping_figure",
     "errorbars",
     "grid_figure",
@@ -101,8 +108,10 @@ __all__ = [
     "order_figure",
     "paths",
     "save",
+    "sensitivity_figure",
     "state_curves",
     "subplots",
     "sweep_heatmap",
+    "trajectories_figure",
     "values",
 ]

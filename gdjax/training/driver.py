@@ -6,19 +6,23 @@
 Everything between two epochs (the history, non-finite runs, early stopping,
 checkpoints, progress) is a hook's (`gdjax.training.hooks`), called in order.
 One run (`fit`) and a grid of runs (`fit_many`) go through the same code: a
-run's values carry its run axes in front, none for one run.
+run's values carry its run axes in front, none for one run. Runs split over
+devices (`fit_many(devices=...)`, a `RunParallel`) train on one run axis,
+padded to a multiple of the devices; what leaves the driver (the results, the
+checkpoints, the progress bar's means) has the run axes and runs of one device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from gdjax.distributed.data_parallel import DataParallel
-from gdjax.distributed.layout import Layout, layout_for
+from gdjax.distributed.data_parallel import DataParallel, place
+from gdjax.distributed.layout import Layout, RunParallel, layout_for
 from gdjax.training.history import History, finite_mean, history, new_records
 from gdjax.training.hooks import (
     EarlyStop,
@@ -65,7 +69,7 @@ def drive(
     *,
     caller: str,
     strict: bool,
-    parallel: DataParallel | None = None,
+    parallel: DataParallel | RunParallel | None = None,
 ) -> tuple[Any, History]:
     """Trains ``runs`` on ``task`` with ``options``; returns ``(params, history)``, or
     ``((params, model_state), history)`` for runs with a model state (whose ``task``
@@ -73,15 +77,20 @@ def drive(
 
     ``caller`` names the public function in errors; ``strict`` raises
     `NonFiniteLossError` at a non-finite step (`fit`) instead of stopping only
-    that run (`fit_many`); ``parallel`` spreads the run over a mesh (`fit`).
+    that run (`fit_many`); ``parallel`` spreads the run over a mesh (`fit`, a
+    `DataParallel`) or the runs over devices (`fit_many`, a `RunParallel`).
     """
     options, plan = checked(options, task.train, caller)
     stateful = runs.model_state is not None
     if not stateful:  # one code path: a model state of None passes through
         task, options = _without_state(task, options)
-    check_parallel(parallel, options.batching, plan, caller)
+    split = parallel if isinstance(parallel, RunParallel) else None
+    if split is None:  # a run over a mesh: its batches split over it
+        check_parallel(parallel, options.batching, plan, caller)
     # Before anything compiles: a used checkpoint directory is refused here.
-    keeper, hooks = _hooks(options, plan, runs, caller, strict)
+    keeper, hooks = _hooks(options, plan, runs, caller, strict, split)
+    if split is not None:
+        runs = _padded(runs, split)
     programs, run, placed = _start(task, runs, options, plan, parallel)
     try:
         for hook in hooks:
@@ -99,7 +108,18 @@ def drive(
     if stateful:
         params = (params, keeper.kept_state(run))
     tally = run.tally
-    return params, history(run.records, best_epoch, tally.stopped_epoch, tally.failed_step)
+    result = history(run.records, best_epoch, tally.stopped_epoch, tally.failed_step)
+    if split is None:
+        return params, result
+    return split.unpadded((params, result))  # a History is a pytree of its arrays
+
+
+def _padded(runs: Runs, split: RunParallel) -> Runs:
+    """``runs`` on the padded run axis of ``split`` (not yet on its devices)."""
+    params, hyper, keys, model_state = split.padded(
+        (runs.params, runs.hyper, runs.keys, runs.model_state)
+    )
+    return runs._replace(params=params, hyper=hyper, keys=keys, model_state=model_state)
 
 
 def _without_state(task: Task, options: Options) -> tuple[Task, Options]:
@@ -113,18 +133,92 @@ def _without_state(task: Task, options: Options) -> tuple[Task, Options]:
 
 
 def _hooks(
-    options: Options, plan: Plan, runs: Runs, caller: str, strict: bool
+    options: Options,
+    plan: Plan,
+    runs: Runs,
+    caller: str,
+    strict: bool,
+    split: RunParallel | None = None,
 ) -> tuple[KeepLast | EarlyStop, list[Hook]]:
     """The hooks, in the order they run after each epoch, and the one that decides
-    which params are returned."""
+    which params are returned. For runs ``split`` over devices, the checkpoints and
+    the progress bar see the runs of one device (``runs`` are those, unpadded)."""
     rule = options.early_stopping
     keeper = KeepLast() if rule is None else EarlyStop(rule)
     hooks = [Record(), NonFiniteCheck(strict), keeper]
     if options.checkpointing is not None:
-        hooks.append(Checkpointer(_checkpoints(options, plan, runs, caller), plan.lengths))
+        checkpoints = _checkpoints(options, plan, runs, caller)
+        if split is not None:
+            checkpoints = UnpaddedCheckpoints(checkpoints, split)
+        hooks.append(Checkpointer(checkpoints, plan.lengths))
     if options.progress:
-        hooks.append(Progress(len(plan.lengths), caller))
+        progress = Progress(len(plan.lengths), caller)
+        hooks.append(progress if split is None else RealRuns(progress, split.count))
     return keeper, hooks
+
+
+class RealRuns(Hook):
+    """``hook``, shown only the first ``count`` runs of each epoch: the padding of a run
+    axis split over devices stays out of the means a progress bar shows."""
+
+    def __init__(self, hook: Hook, count: int) -> None:
+        self.hook, self.count = hook, count
+
+    def start(self, run: RunState) -> None:
+        self.hook.start(run)
+
+    def after_epoch(self, run: RunState, epoch: Epoch) -> None:
+        real = {
+            name: value[: self.count]
+            for name, value in epoch._asdict().items()
+            if isinstance(value, np.ndarray)
+        }
+        self.hook.after_epoch(run, epoch._replace(**real))
+
+    def close(self) -> None:
+        self.hook.close()
+
+
+class UnpaddedCheckpoints:
+    """The checkpoints of runs split over devices, written as one device writes them:
+    without the padding, with the run axes ``split.shape``. A run on any devices (or
+    on one) resumes them, and the padding is made again from the last run."""
+
+    def __init__(self, checkpoints: RunCheckpoints, split: RunParallel) -> None:
+        self.checkpoints, self.split = checkpoints, split
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "checkpoints":  # not set yet (a copy in the making): not theirs
+            raise AttributeError(name)
+        return getattr(self.checkpoints, name)  # the rest (directory, every...) is theirs
+
+    def save(self, run: RunState) -> None:
+        unpadded = self.split.unpadded
+        self.checkpoints.save(_mapped(run, unpadded, unpadded))
+
+    def resume(self, run: RunState) -> RunState | None:
+        unpadded = self.split.unpadded
+        resumed = self.checkpoints.resume(_mapped(run, unpadded, unpadded))
+        if resumed is None:
+            return None
+        padded, sharding = self.split.padded, self.split.run_sharding()
+        return _mapped(resumed, lambda tree: place(padded(tree), sharding), padded)
+
+
+_ON_DEVICE = ("params", "opt_state", "keys", "best_params", "model_state", "best_model_state")
+"""The fields of a `RunState` on the runs' devices (the rest are on the host)."""
+
+
+def _mapped(run: RunState, on_device: Callable, on_host: Callable) -> RunState:
+    """``run`` with ``on_device`` applied to its values on the devices, ``on_host`` to
+    those on the host with the run axes (the tally's, the records)."""
+    tally = {f.name: on_host(getattr(run.tally, f.name)) for f in dataclasses.fields(run.tally)}
+    return dataclasses.replace(
+        run,
+        **{name: on_device(getattr(run, name)) for name in _ON_DEVICE},
+        tally=dataclasses.replace(run.tally, **tally),
+        records=on_host(run.records),
+    )
 
 
 def _checkpoints(options: Options, plan: Plan, runs: Runs, caller: str) -> RunCheckpoints:
@@ -164,13 +258,12 @@ def _start(
     evaluation = options.evaluation
     validation = None if evaluation is None else evaluation.data
     params = layout.place_params(runs.params)
-    keys, train, validation, model_state = layout.replicate(
-        (runs.keys, task.train, validation, runs.model_state)
-    )
+    train, validation = layout.replicate((task.train, validation))
+    keys, model_state = layout.per_run((runs.keys, runs.model_state))
     # A Python number among the hyperparameters goes to the programs as it is: jit
     # takes it as a weakly typed scalar, as the optimizer closed over it would (an
     # array of it would be strongly typed and promote low-precision params).
-    hyper = jax.tree.map(lambda x: x if _is_number(x) else layout.replicate(x), runs.hyper)
+    hyper = jax.tree.map(lambda x: x if _is_number(x) else layout.per_run(x), runs.hyper)
     programs = build(task, options.batching, evaluation, plan, layout, runs.ndim)
     state = programs.init(params, hyper)
     tally = Tally.start(keys.shape)

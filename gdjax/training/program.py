@@ -32,7 +32,7 @@ import numpy as np
 
 from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
 from gdjax.bound import Skeleton
-from gdjax.distributed.layout import Layout, OnMesh, SingleDevice
+from gdjax.distributed.layout import Layout, OnMesh, RunsOnMesh, SingleDevice
 from gdjax.training.data import Batches, epoch_batches, gather, num_examples
 from gdjax.training.options import Batching, Evaluation, Plan
 
@@ -217,8 +217,10 @@ def _batching_key(batching: Batching) -> Hashable:
 
 
 def _layout_key(layout: Layout) -> Hashable:
-    """What the epoch reads of ``layout``: one device, or a mesh's axis and shardings.
-    Another layout is compared by identity."""
+    """What the epoch reads of ``layout``: one device, a mesh's axis and shardings, or
+    the mesh runs are split over. Another layout is compared by identity."""
+    if isinstance(layout, RunsOnMesh):  # first: it is a SingleDevice inside the epoch
+        return RunsOnMesh, layout.parallel.mesh
     if isinstance(layout, SingleDevice):
         return SingleDevice
     if isinstance(layout, OnMesh):

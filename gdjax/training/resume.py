@@ -9,6 +9,12 @@ early-stopping bookkeeping, the best params, the ``value=`` the next epoch
 hands the optimizer, the model state (batch normalization's running averages,
 and those of the best params), and the history recorded so far. `RunCheckpoints` reads
 and writes them; `Checkpointer` is the driver's hook that does it between epochs.
+
+A run on a mesh that spans several processes (``jax.distributed``) saves from
+every process at once: its params and optimizer state go to `gdjax.checkpoint`
+as global arrays, each process writing its shards, and come back in the same
+sharding. The other saved values (keys, best params, model state) are read
+whole by every process and put back in the layout of the run's own values.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdjax import checkpoint
+from gdjax.distributed.data_parallel import place
 from gdjax.keys import is_key
 from gdjax.training.hooks import Epoch, Hook, RunState
 from gdjax.training.options import Checkpointing
@@ -41,13 +48,25 @@ def _field(*names: str) -> str:
 
 
 def _subtree(flat: dict[str, np.ndarray], prefix: str, like: Any) -> Any:
-    """The tree of ``like``'s structure whose leaves ``flat`` holds under ``prefix``."""
+    """The tree of ``like``'s structure whose leaves ``flat`` holds under ``prefix``,
+    each laid out like ``like``'s leaf."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(like)
     leaves = []
     for path, leaf in paths:
         data = flat[prefix + jax.tree_util.keystr(path)]
-        leaves.append(jnp.asarray(data, leaf.dtype) if isinstance(leaf, jax.Array) else data)
+        if isinstance(leaf, jax.Array):
+            data = _laid_out_like(np.asarray(data, leaf.dtype), leaf)
+        leaves.append(data)
     return jax.tree.unflatten(treedef, leaves)
+
+
+def _laid_out_like(data: Any, leaf: jax.Array) -> Any:
+    """Host ``data`` as a jax array where ``leaf`` is: a global array of a run that spans
+    several processes (each process holds ``data`` whole and keeps its part), else
+    this process's default device, as `jnp.asarray` puts it."""
+    if not leaf.is_fully_addressable:
+        return place(data, leaf.sharding)
+    return jnp.asarray(data)
 
 
 def _identity_array(value: Any) -> np.ndarray:
@@ -216,8 +235,9 @@ class RunCheckpoints:
 def _keys_like(data: np.ndarray, keys: Any) -> Any:
     """Saved key data as keys of the kind of ``keys`` (typed keys of its impl, or raw)."""
     if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        return jax.random.wrap_key_data(jnp.asarray(data), impl=jax.random.key_impl(keys))
-    return jnp.asarray(data)
+        restored = jax.random.wrap_key_data(jnp.asarray(data), impl=jax.random.key_impl(keys))
+        return restored if keys.is_fully_addressable else place(restored, keys.sharding)
+    return _laid_out_like(np.asarray(data), keys)
 
 
 class Checkpointer(Hook):

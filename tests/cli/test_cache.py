@@ -112,5 +112,33 @@ def test_figures_passes_the_cache_to_its_jobs(gdjax_cli, tmp_path, monkeypatch):
     assert env[cache.ENVIRONMENT] == str(directory.resolve())
     assert env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0.0"
     monkeypatch.delenv(cache.ENVIRONMENT, raising=False)
-    gdjax_cli("figures", "--out", str(tmp_path))
+    gdjax_cli("--no-compilation-cache", "figures", "--out", str(tmp_path))
     assert seen[-1] is None  # no cache: the inherited environment
+
+
+def test_on_by_default_in_the_users_cache_directory_and_off_when_asked(
+    gdjax_cli, monkeypatch, tmp_path
+):
+    monkeypatch.delenv(cache.ENVIRONMENT, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user" / "cache"))
+    directory = tmp_path / "user" / "cache" / "gdjax" / "jax"
+    assert cache.user_directory() == directory
+    with cache.compilation_cache(None) as path:  # its parents are made too: gdjax's own
+        assert path == directory and jax.config.jax_compilation_cache_dir == str(directory)
+    assert (
+        build_parser().parse_args(["--no-compilation-cache", "landscapes"]).compilation_cache
+        is cache.OFF
+    )
+    with cache.compilation_cache(cache.OFF) as path:
+        assert path is None
+    outcome = gdjax_cli("--no-compilation-cache", "landscapes", "--json")
+    assert outcome.code == 0, outcome.err
+
+
+def test_an_unwritable_default_runs_without_a_cache_and_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv(cache.ENVIRONMENT, raising=False)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    with cache.compilation_cache(None) as path:
+        assert path is None
+    assert "gdjax: no compilation cache" in capsys.readouterr().err
