@@ -73,3 +73,16 @@ def test_hogwild_equivalent_staleness_is_harmless_only_on_sparse_data():
         assert float(rows["sparse", tau][-1]) < 1e-8  # converges whatever the staleness
     assert float(rows["dense", 0][-1]) < 1e-4
     assert rows["dense", 7][-1] == rows["dense", 63][-1] == "diverged"
+
+
+def test_hogwild_two_processes_end_where_one_does():
+    # "workers  wall time (s)  updates per worker  final loss  mean staleness" rows.
+    rows = {
+        int(line.split()[0]): line.split()
+        for line in run_example("hogwild.py").splitlines()
+        if line.split() and line.split()[0] in ("1", "2")
+    }
+    assert set(rows) == {1, 2}
+    assert rows[2][2:4] == ["3750,", "3750"]  # both processes did their share
+    one, two = float(rows[1][-2]), float(rows[2][-2])
+    assert one < 0.5 and abs(two - one) < 0.02  # sparse updates barely collide
