@@ -101,6 +101,19 @@ def check_range(owner: str, name: str, value: Any, interval: str) -> Any:
     return value
 
 
+def check_number(owner: str, name: str, value: Any, interval: str) -> float:
+    """A setting used as a Python number on the host, never traced (a learning rate sent
+    to worker processes, a time in seconds): a concrete real scalar in ``interval``,
+    returned as a ``float``. Unlike `check_range`, schedules, tracers, arrays and bools
+    are refused here, since each would fail later, far from the call that gave it."""
+    array = _concrete(value)
+    if array is None or array.ndim or array.dtype.kind == "b":
+        owner, name = named(owner, name)
+        raise ValueError(f"{owner}: {name} must be a number in {interval}, got {value!r}")
+    check_range(owner, name, value, interval)
+    return float(array)
+
+
 def check_flag(owner: str, name: str, value: Any) -> None:
     """Switches must be Python bools: they select code (the state's structure, say),
     so they cannot be data."""

@@ -16,6 +16,7 @@ on the start (Adam's count) stays one scalar, as in a hand-written
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -212,131 +213,210 @@ def _simulate(
     o: _Options,
     first: Any = 0,
     iterate: Iterate | None = None,
-):
+) -> dict:
     """Traced body shared by `run` and `sweep`: descends from every start at once.
 
-    Written for one start and vmapped over the starts, so that state that does not
-    depend on the start (Adam's step count) stays one scalar: batched by hand, as
-    ``vmap(init)``, it becomes one count per start, and Adam's bias correction then
-    computes ``b**count`` for every start at every step. Start ``n`` is run
-    ``first + n`` of the ensemble: its state's keys are folded with that index.
+    Written for one start (`_Descent`) and vmapped over the starts, so that state
+    that does not depend on the start (Adam's step count) stays one scalar:
+    batched by hand, as ``vmap(init)``, it becomes one count per start, and Adam's
+    bias correction then computes ``b**count`` for every start at every step.
+    Start ``n`` is run ``first + n`` of the ensemble: its state's keys are folded
+    with that index.
+
+    Args:
+      optimizer: the gradient transformation to run.
+      fn: the function, from one point ``(D,)`` to a scalar.
+      starts: ``(N, D)`` start points.
+      o: the run's options.
+      first: the run index of the first start.
+      iterate: ``(params, state) -> point`` to record too, or None.
+
+    Returns:
+      A dict of the finals (start axis 0) and, when recording, of the
+      time-major histories (start axis 1).
     """
-    value_and_grad = jax.value_and_grad(fn)
-    dim = starts.shape[1]
-    tracking = o.tol is not None and bool(o.minima)
-    # Without a bound, the largest finite number: the check below then flags exactly
+    # Without a bound, the largest finite number: `out_of_bounds` then flags exactly
     # the non-finite coordinates.
     limit = jnp.finfo(starts.dtype).max if o.bound is None else o.bound
-    chunks = o.num_steps // o.record_every if o.record_every else 0
-    rest = o.num_steps - chunks * o.record_every
+    descent = _Descent(optimizer, fn, o, iterate, starts.shape[1], limit)
+    indices = first + jnp.arange(len(starts), dtype=jnp.int32)
+    return jax.vmap(descent.one, out_axes=descent.out_axes())(starts, indices)
 
-    # The checks below reduce over the few coordinates of a point; unrolled, they fuse
+
+# eq=False: compared by identity, as its fields may hold traced values (a sweep's
+# hyperparameters) that cannot be compared.
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Descent:
+    """One start's descent, in the pieces `_simulate` vmaps: what they share.
+
+    The carry is a dict: the params ``x``, the optimizer ``state``, the steps
+    taken ``k``, and the clocks that the options ask for: ``diverged`` (with a
+    bound) and ``settled`` (with a tolerance and known minima).
+    """
+
+    optimizer: GradientTransformation
+    fn: Callable
+    options: _Options
+    iterate: Iterate | None
+    dim: int
+    limit: Any  # a coordinate beyond this (or not finite) diverged
+
+    @property
+    def tracking(self) -> bool:
+        """Whether the settling time is measured: a tolerance and minima to measure it to."""
+        return self.options.tol is not None and bool(self.options.minima)
+
+    @property
+    def chunks(self) -> int:
+        """The full chunks of ``record_every`` steps (0: nothing is recorded)."""
+        every = self.options.record_every
+        return self.options.num_steps // every if every else 0
+
+    @property
+    def rest(self) -> int:
+        """The steps after the last full chunk (all of them when nothing is recorded)."""
+        return self.options.num_steps - self.chunks * self.options.record_every
+
+    # The two checks reduce over the few coordinates of a point; unrolled, they fuse
     # into the step (as reductions over a size-2 axis, XLA on CPU ran them ten times
     # slower than the step itself).
-    def out_of_bounds(x):
+    def out_of_bounds(self, x: jax.Array) -> jax.Array:
+        """Whether a coordinate of ``x`` is beyond the limit or not finite."""
         # |c| <= limit is False for NaN and for +-inf: one comparison catches all three.
-        return functools.reduce(jnp.logical_or, [~(jnp.abs(x[i]) <= limit) for i in range(dim)])
+        outside = [~(jnp.abs(x[i]) <= self.limit) for i in range(self.dim)]
+        return functools.reduce(jnp.logical_or, outside)
 
-    def within_tol(x):
-        tol2 = o.tol**2
-        inside = [sum((x[i] - m[i]) ** 2 for i in range(dim)) < tol2 for m in o.minima]
+    def within_tol(self, x: jax.Array) -> jax.Array:
+        """Whether ``x`` is within ``tol`` of one of the minima."""
+        tol2 = self.options.tol**2
+        dim = range(self.dim)
+        inside = [sum((x[i] - m[i]) ** 2 for i in dim) < tol2 for m in self.options.minima]
         return functools.reduce(jnp.logical_or, inside)
 
-    # optax's extra arguments, for the optimizers that read them (a Polyak step reads
-    # the value; a line search the value, the gradient and the function).
-    wanted = extra_args_filter(optimizer.update)
+    def start(self, x0: jax.Array, index: jax.Array) -> dict:
+        """The carry at step 0 from ``x0``, run ``index`` of the ensemble."""
+        # Without a bound, non-finite params are the only divergence, and they stay
+        # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the
+        # end (`result`) is exact and costs nothing per step.
+        state = for_run(self.optimizer.init(x0), index)
+        carry = {"x": x0, "state": state, "k": jnp.zeros([], jnp.int32)}
+        if self.options.bound is not None:
+            carry["diverged"] = self.out_of_bounds(x0)
+        if self.tracking:
+            carry["settled"] = jnp.where(self.within_tol(x0), 0, -1).astype(jnp.int32)
+        return carry
 
-    def advance(carry, value, grads):
-        extra = wanted({"value": value, "grad": grads, "value_fn": fn})
-        updates, state = optimizer.update(grads, carry["state"], carry["x"], **extra)
+    def advance(self, carry: dict, value: jax.Array, grads: jax.Array) -> dict:
+        """The carry one step on, given the value and gradient at its point."""
+        # optax's extra arguments, for the optimizers that read them (a Polyak step
+        # reads the value; a line search the value, the gradient and the function).
+        wanted = extra_args_filter(self.optimizer.update)
+        extra = wanted({"value": value, "grad": grads, "value_fn": self.fn})
+        updates, state = self.optimizer.update(grads, carry["state"], carry["x"], **extra)
         x = apply_updates(carry["x"], updates)
         carry = {**carry, "x": x, "state": state, "k": carry["k"] + 1}
-        if o.bound is not None:  # an excursion beyond the bound may be transient
-            carry["diverged"] = carry["diverged"] | out_of_bounds(x)
-        if tracking:  # settling time: the step since which x has stayed within tol
+        if self.options.bound is not None:  # an excursion beyond the bound may be transient
+            carry["diverged"] = carry["diverged"] | self.out_of_bounds(x)
+        if self.tracking:  # settling time: the step since which x has stayed within tol
             settled = carry["settled"]
             carry["settled"] = jnp.where(
-                within_tol(x), jnp.where(settled < 0, carry["k"], settled), -1
+                self.within_tol(x), jnp.where(settled < 0, carry["k"], settled), -1
             )
         return carry
 
-    def step(carry, _):
-        return advance(carry, *value_and_grad(carry["x"])), None
+    @functools.cached_property
+    def value_and_grad(self) -> Callable:
+        """``x -> (fn(x), grad fn(x))``."""
+        return jax.value_and_grad(self.fn)
 
-    def entries(x, value, state):
-        recorded = {"positions": x, "values": value}
-        if o.record_state:
-            recorded["states"] = state
-        if iterate is not None:
-            recorded["iterates"] = iterate(x, state)
-        return recorded
+    @functools.cached_property
+    def step(self) -> Callable:
+        """The plain scan's body: one step, recording nothing.
 
-    def steps(carry, count):
+        One function object for every scan of the descent: jax caches a scan
+        body's trace on the function, so the chunk's steps and the rest's share
+        one traced body, and the program holds it once.
+        """
+
+        def step(carry, _):
+            return self.advance(carry, *self.value_and_grad(carry["x"])), None
+
+        return step
+
+    def steps(self, carry: dict, count: int) -> dict:
+        """The carry ``count`` steps on, recording nothing."""
         if count:
-            carry, _ = jax.lax.scan(step, carry, None, length=count)
+            carry, _ = jax.lax.scan(self.step, carry, None, length=count)
         return carry
 
-    def one(x0, index):
-        # Without a bound, non-finite params are the only divergence, and they stay
-        # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the end
-        # is exact and costs nothing per step.
-        state = for_run(optimizer.init(x0), index)
-        carry = {"x": x0, "state": state, "k": jnp.zeros([], jnp.int32)}
-        if o.bound is not None:
-            carry["diverged"] = out_of_bounds(x0)
-        if tracking:
-            carry["settled"] = jnp.where(within_tol(x0), 0, -1).astype(jnp.int32)
+    def entries(self, x: jax.Array, value: jax.Array, state: Any) -> dict:
+        """One record: the point, its value, and the state and iterate if asked for."""
+        recorded = {"positions": x, "values": value}
+        if self.options.record_state:
+            recorded["states"] = state
+        if self.iterate is not None:
+            recorded["iterates"] = self.iterate(x, state)
+        return recorded
 
-        def recorded(carry, row):
-            # Record, then advance to the next record: record_every steps, and the rest
-            # of num_steps after the last full chunk. The extra last row records the end.
-            # `row` is not batched, so under vmap the conds stay branches, and scan
-            # stacks the records (rows, starts, ...) with no copy or transpose.
-            value, grads = value_and_grad(carry["x"])  # the value comes with the gradient
-            record = entries(carry["x"], value, carry["state"])
-            if o.record_every == 1:
-                return _unless_last(carry, advance(carry, value, grads), row == chunks), record
+    def record_row(self, carry: dict, row: jax.Array) -> tuple[dict, dict]:
+        """The recording scan's body: records the carry, then advances to the next record.
 
-            def chunk(carry):
-                return steps(advance(carry, value, grads), o.record_every - 1)
+        That is ``record_every`` steps, and the rest of ``num_steps`` after the last
+        full chunk; the extra last row records the end. `row` is not batched, so
+        under vmap the conds stay branches, and scan stacks the records (rows,
+        starts, ...) with no copy or transpose.
+        """
+        chunks, rest = self.chunks, self.rest
+        value, grads = self.value_and_grad(carry["x"])  # the value comes with the gradient
+        record = self.entries(carry["x"], value, carry["state"])
+        if self.options.record_every == 1:
+            stepped = self.advance(carry, value, grads)
+            return _unless_last(carry, stepped, row == chunks), record
 
-            carry = jax.lax.cond(row < chunks, chunk, lambda c: c, carry)
-            if rest:
-                carry = jax.lax.cond(
-                    row == chunks - 1, lambda c: steps(c, rest), lambda c: c, carry
-                )
-            return carry, record
+        def chunk(carry):
+            return self.steps(self.advance(carry, value, grads), self.options.record_every - 1)
 
-        history = None
-        if chunks:
-            carry, history = jax.lax.scan(recorded, carry, jnp.arange(chunks + 1))
-        else:
-            carry = steps(carry, rest)
+        carry = jax.lax.cond(row < chunks, chunk, lambda c: c, carry)
+        if rest:
+            carry = jax.lax.cond(
+                row == chunks - 1, lambda c: self.steps(c, rest), lambda c: c, carry
+            )
+        return carry, record
+
+    def descend(self, carry: dict) -> tuple[dict, dict | None]:
+        """The carry at the end and the history of records (None if nothing is recorded)."""
+        if not self.chunks:
+            return self.steps(carry, self.rest), None
+        return jax.lax.scan(self.record_row, carry, jnp.arange(self.chunks + 1))
+
+    def result(self, carry: dict, history: dict | None) -> dict:
+        """The finals, and the history if recorded, from the carry at the end."""
         # The last record is the end (recording every step, the carry went one step on).
-        x = history["positions"][-1] if chunks else carry["x"]
-        final_value = history["values"][-1] if chunks else fn(x)
+        x = carry["x"] if history is None else history["positions"][-1]
+        final_value = self.fn(x) if history is None else history["values"][-1]
         # A finite point whose value overflowed diverged too.
-        diverged = out_of_bounds(x) | ~jnp.isfinite(final_value)
+        diverged = self.out_of_bounds(x) | ~jnp.isfinite(final_value)
         out = {
             "final": x,
             "final_value": final_value,
             "diverged": carry["diverged"] | diverged if "diverged" in carry else diverged,
-            "steps_to_tol": carry["settled"] if tracking else jnp.int32(-1),
+            "steps_to_tol": carry["settled"] if self.tracking else jnp.int32(-1),
         }
-        if chunks:
-            out.update(history)
-        return out
+        return out if history is None else {**out, **history}
 
-    history_axes = {}
-    if chunks:
-        history_axes = {"positions": 1, "values": 1}
-        if o.record_state:
-            history_axes["states"] = 1
-        if iterate is not None:
-            history_axes["iterates"] = 1
-    out_axes = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0, **history_axes}
-    indices = first + jnp.arange(len(starts), dtype=jnp.int32)
-    return jax.vmap(one, out_axes=out_axes)(starts, indices)
+    def one(self, x0: jax.Array, index: jax.Array) -> dict:
+        """The whole descent from ``x0``, run ``index`` of the ensemble."""
+        return self.result(*self.descend(self.start(x0, index)))
+
+    def out_axes(self) -> dict:
+        """Where `one`'s outputs get the start axis: histories are time-major."""
+        history = ["positions", "values"] if self.chunks else []
+        if self.chunks and self.options.record_state:
+            history.append("states")
+        if self.chunks and self.iterate is not None:
+            history.append("iterates")
+        finals = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0}
+        return {**finals, **dict.fromkeys(history, 1)}
 
 
 def _unless_last(carry: dict, stepped: dict, last: jax.Array) -> dict:

@@ -123,6 +123,24 @@ def test_record_every_keeps_every_kth_step_and_the_end():
     np.testing.assert_allclose(final_only.final, full.final, **close)
 
 
+@pytest.mark.parametrize("record_every", [5, 20, 50])
+def test_record_every_that_divides_or_exceeds_num_steps(record_every):
+    # No steps are left after the last full chunk (5 and 20 divide 20), and a period
+    # beyond num_steps records the start and the end only.
+    starts = np.array([[1.5, 1.5], [0.0, 0.3], [4.0, -4.0]], np.float32)
+    args = (gdjax.sgd(0.3, momentum=0.5), landscapes.bowl, starts, 20)
+    full = T.run(*args, bound=3.0, tol=1e-2)
+    np.testing.assert_array_equal(full.steps_to_tol, [15, 9, 19])
+    np.testing.assert_array_equal(full.diverged, [False, False, True])
+    sparse = T.run(*args, record_every=record_every, bound=3.0, tol=1e-2)
+    np.testing.assert_array_equal(sparse.steps, np.arange(0, 21, min(record_every, 20)))
+    close = {"rtol": 1e-6, "atol": 3e-7}
+    np.testing.assert_allclose(sparse.positions, full.positions[sparse.steps], **close)
+    np.testing.assert_allclose(sparse.final, full.final, **close)
+    np.testing.assert_array_equal(sparse.diverged, full.diverged)
+    np.testing.assert_array_equal(sparse.steps_to_tol, full.steps_to_tol)
+
+
 def test_record_state_gives_the_velocity_history():
     result = T.run(
         gdjax.sgd(0.1, momentum=0.9), landscapes.bowl, [[15.0, 15.0]], 10, record_state=True

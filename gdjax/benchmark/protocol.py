@@ -35,6 +35,7 @@ import numpy as np
 
 from gdjax.benchmark.problem import Problem
 from gdjax.benchmark.report import Cell, Results
+from gdjax.training.progress import progress_bar
 
 SEARCHES = ("grid", "sobol")
 """How a budget places its points: a log grid, or scrambled Sobol points (log-uniform)."""
@@ -286,42 +287,54 @@ def run_function(
 ) -> Outcome:
     """Every setting from every seed's start on a function problem, as one jitted program."""
     began = time.perf_counter()
-    starts = jax.vmap(problem.init)(jax.vmap(jax.random.key)(jnp.asarray(seeds)))
     floor = 0.0 if problem.minimum is None else float(problem.minimum[1])
-    program = _function_program(problem.loss, build, problem.steps, floor, record_points)
-    values = {n: jnp.asarray(v, jnp.float32) for n, v in columns.items()}
-    curve, points, last = jax.device_get(program(values, starts))
+    program = _function_program(
+        problem.init, problem.loss, build, problem.steps, floor, record_points
+    )
+    values = {n: np.asarray(v, np.float32) for n, v in columns.items()}
+    curve, points, last = jax.device_get(program(values, np.asarray(seeds, np.int32)))
     curve = np.asarray(curve, np.float64)
     seconds = time.perf_counter() - began
     return Outcome(curve, curve[..., -1], None, points, seconds, np.asarray(last, np.float64))
 
 
 @functools.lru_cache(maxsize=64)
-def _function_program(loss, build, steps, floor, record_points):
-    """jit(vmap over settings (vmap over starts (scan over steps))): the gap ``f(x) − f*``
-    after each step, +inf from the first non-finite point on. Kept: the settings are
-    its argument, so another budget of the same size compiles nothing."""
+def _function_program(init, loss, build, steps, floor, record_points):
+    """``(settings, seeds) ->`` jit(vmap over settings (vmap over the seeds' starts (scan
+    over steps))): the gap ``f(x) − f*`` after each step, +inf from the first non-finite
+    point on. Kept: the settings and seeds are its arguments, so another budget of the
+    same size compiles nothing; the starts are drawn inside, so nothing else compiles."""
 
     def one_run(setting, start):
         optimizer = build(**setting)
 
+        # +inf from the first non-finite value on: a run that blew up never recovers.
+        # (A flag carried along compiles faster than a cumulative sum over the curve.)
+        def gap(value, broken):
+            broken = broken | ~jnp.isfinite(value)
+            return jnp.where(broken, jnp.inf, value - floor), broken
+
         def step(carry, _):
-            x, state = carry
+            x, state, broken = carry
             value, grad = jax.value_and_grad(loss)(x)
+            shown, broken = gap(value, broken)
             updates, state = optimizer.update(grad, state, x)
             x = jax.tree.map(jnp.add, x, updates)
-            return (x, state), (value, x if record_points else None)
+            return (x, state, broken), (shown, x if record_points else None)
 
-        carry = (start, optimizer.init(start))
-        (last, _), (values, path) = jax.lax.scan(step, carry, None, length=steps)
-        values = jnp.concatenate([values, loss(last)[None]]) - floor
-        # +inf from the first non-finite value on: a run that blew up never recovers.
-        values = jnp.where(jnp.cumsum(~jnp.isfinite(values)) > 0, jnp.inf, values)
+        carry = (start, optimizer.init(start), jnp.zeros((), bool))
+        (last, _, broken), (values, path) = jax.lax.scan(step, carry, None, length=steps)
+        values = jnp.concatenate([values, gap(loss(last), broken)[0][None]])
         path = jnp.concatenate([start[None], path]) if record_points else None
         return values, path, last
 
     over_starts = jax.vmap(one_run, in_axes=(None, 0))
-    return jax.jit(jax.vmap(over_starts, in_axes=(0, None)))
+
+    def program(settings, seeds):
+        starts = jax.vmap(lambda seed: init(jax.random.key(seed)))(seeds)
+        return jax.vmap(over_starts, in_axes=(0, None))(settings, starts)
+
+    return jax.jit(program)
 
 
 def run_data(
@@ -455,16 +468,13 @@ def benchmark(
     check_budget(budget)
     _check_lists(specs, problems, seeds, margin)
     pairs = [(o, p) for p in problems for o in specs]
-    bar = _bar(len(pairs), progress)
+    bar = progress_bar(len(pairs), "benchmark", unit="run", enabled=progress)
     cells = []
     for optimizer, problem in pairs:
-        if bar is not None:
-            bar.set_postfix_str(f"{optimizer.label} on {problem.name}")
+        bar.set_postfix_str(f"{optimizer.label} on {problem.name}")
         cells.append(cell(optimizer, problem, budget, seeds))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
+        bar.update()
+    bar.close()
     targets = {p.name: float(p.target) for p in problems}
     return Results(tuple(cells), targets, budget.points, budget.search, seeds, margin)
 
@@ -484,13 +494,3 @@ def _check_lists(specs: list[Tuned], problems: list[Problem], seeds: Any, margin
         )
     if not isinstance(margin, (int, float)) or not 0 <= margin < math.inf:
         raise ValueError(f"benchmark: margin must be a finite number ≥ 0, got {margin!r}")
-
-
-def _bar(total: int, progress: bool):
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="benchmark", unit="run")

@@ -20,6 +20,7 @@ holds two ring buffers of length ``tau``: the raw gradients in flight (as
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -117,66 +118,149 @@ def arrival(
     return update, gradient_sum + g, z, zmax
 
 
-def _update(updates, state, params=None, *, learning_rate, delay):
-    del params
-    _check_updates(updates, state)
-    if delay:  # structural (Static): the buffers' length, not a hyperparameter's value
-        index = state.index
+class _Arrivals(NamedTuple):
+    """This step's view of the ring buffers: what arrives now and the buffers after the Read.
 
-        def take(buffer):
-            return jax.lax.dynamic_index_in_dim(buffer, index, keepdims=False)
+    Attributes:
+      stale: the gradients arriving at the server this step.
+      read: ``G_read`` of each: the sum ``G`` at its Read.
+      gradients: the in-flight gradients after this step's one is stored.
+      reads: their Reads after this step's one is stored.
+      ready: whether a gradient arrives at all (False during warm-up; None without delay).
+      next_index: the ring-buffer slot applied at the next step.
+    """
 
-        def put(new, buffer):
-            return jax.lax.dynamic_update_index_in_dim(
-                buffer, tree.as_dtype(new, buffer.dtype), index, 0
-            )
+    stale: Params
+    read: Params
+    gradients: Params
+    reads: Params
+    ready: jax.Array | None
+    next_index: jax.Array
 
-        stale = jax.tree.map(take, state.gradients)
-        read = jax.tree.map(take, state.reads)
-        # The Read of this step's gradient happens before this step's arrival is applied.
-        gradients = jax.tree.map(put, updates, state.gradients)
-        reads = jax.tree.map(put, state.gradient_sum, state.reads)
-        ready = state.count >= delay
-        next_index = jnp.where(index + 1 < delay, index + 1, 0).astype(jnp.int32)
-    else:
-        stale, read = updates, state.gradient_sum
-        gradients, reads = state.gradients, state.reads
-        ready = None  # every gradient arrives at once
-        next_index = state.index
 
-    def step(g, big_g, g_read, z, zmax):
-        if not delay:
-            # B = G - G_read = 0 exactly: the rule is AdaGrad, written as gdjax's AdaGrad
-            # writes it (no zero revision term, whose presence changes XLA's fusion and
-            # so the rounding of x + u).
-            new_z = tree.abs_sq(g) + z
-            new_zmax = jnp.maximum(zmax, new_z)
-            update = tree.scale(-learning_rate, jax.lax.rsqrt(new_zmax) * g)
-            return update, big_g + g, new_z, new_zmax
-        update, new_g, new_z, new_zmax = arrival(g, big_g, g_read, z, zmax, learning_rate)
-        return (
-            jnp.where(ready, update, jnp.zeros_like(update)),
-            jnp.where(ready, new_g, big_g),
-            jnp.where(ready, new_z, z),
-            jnp.where(ready, new_zmax, zmax),
+def _through_the_ring(updates: Params, state: AdaptiveRevisionState, delay: int) -> _Arrivals:
+    """The oldest gradient and its Read leave the ring buffers; this step's enter in their slot.
+
+    Args:
+      updates: this step's fresh gradients.
+      state: the state before the step.
+      delay: the buffers' length, ≥ 1.
+
+    Returns:
+      The `_Arrivals` of this step.
+    """
+    index = state.index
+
+    def take(buffer):
+        return jax.lax.dynamic_index_in_dim(buffer, index, keepdims=False)
+
+    def put(new, buffer):
+        return jax.lax.dynamic_update_index_in_dim(
+            buffer, tree.as_dtype(new, buffer.dtype), index, 0
         )
 
+    return _Arrivals(
+        stale=jax.tree.map(take, state.gradients),
+        read=jax.tree.map(take, state.reads),
+        # The Read of this step's gradient happens before this step's arrival is applied.
+        gradients=jax.tree.map(put, updates, state.gradients),
+        reads=jax.tree.map(put, state.gradient_sum, state.reads),
+        ready=state.count >= delay,
+        next_index=jnp.where(index + 1 < delay, index + 1, 0).astype(jnp.int32),
+    )
+
+
+def _at_once(updates: Params, state: AdaptiveRevisionState) -> _Arrivals:
+    """Without delay every gradient arrives at once, read at the current ``G``."""
+    return _Arrivals(
+        stale=updates,
+        read=state.gradient_sum,
+        gradients=state.gradients,
+        reads=state.reads,
+        ready=None,
+        next_index=state.index,
+    )
+
+
+def _adagrad_leaf(g, big_g, g_read, z, zmax, *, learning_rate):
+    """The rule at zero delay on one leaf: ``(update, G, z, zmax)``.
+
+    ``B = G - G_read = 0`` exactly, so the rule is AdaGrad, written as gdjax's AdaGrad
+    writes it: no zero revision term, whose presence changes XLA's fusion and so the
+    rounding of ``x + u``.
+    """
+    del g_read
+    new_z = tree.abs_sq(g) + z
+    new_zmax = jnp.maximum(zmax, new_z)
+    update = tree.scale(-learning_rate, jax.lax.rsqrt(new_zmax) * g)
+    return update, big_g + g, new_z, new_zmax
+
+
+def _revision_leaf(g, big_g, g_read, z, zmax, *, learning_rate, ready):
+    """The rule under delay on one leaf: `arrival` once ``ready``, nothing moves before."""
+    update, new_g, new_z, new_zmax = arrival(g, big_g, g_read, z, zmax, learning_rate)
+    return (
+        jnp.where(ready, update, jnp.zeros_like(update)),
+        jnp.where(ready, new_g, big_g),
+        jnp.where(ready, new_z, z),
+        jnp.where(ready, new_zmax, zmax),
+    )
+
+
+def _applied(
+    arrivals: _Arrivals, state: AdaptiveRevisionState, learning_rate: ArrayLike, delay: int
+) -> tuple[Params, Params, Params, Params]:
+    """``(update, G, z, zmax)`` after this step's arrival, as four trees (computed widened).
+
+    Args:
+      arrivals: this step's `_Arrivals`.
+      state: the state before the step.
+      learning_rate: the base rate ``a``.
+      delay: the staleness; 0 takes the AdaGrad form.
+
+    Returns:
+      The updates and the new ``G``, ``z``, ``zmax``, each shaped like the params.
+    """
+    if delay:  # structural (Static): the buffers' length, not a hyperparameter's value
+        leaf = functools.partial(_revision_leaf, learning_rate=learning_rate, ready=arrivals.ready)
+    else:
+        leaf = functools.partial(_adagrad_leaf, learning_rate=learning_rate)
     wide = tree.widen
     results = jax.tree.map(
-        step,
-        wide(stale),
+        leaf,
+        wide(arrivals.stale),
         wide(state.gradient_sum),
-        wide(read),
+        wide(arrivals.read),
         wide(state.accumulator),
         wide(state.max_accumulator),
     )
-    outer = jax.tree.structure(updates)
-    out, big_g, z, zmax = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0, 0)), results)
+    outer = jax.tree.structure(state.gradient_sum)
+    return jax.tree.transpose(outer, jax.tree.structure((0, 0, 0, 0)), results)
+
+
+def _update(updates, state, params=None, *, learning_rate, delay):
+    """One step of the simulated server (the rule is in `adaptive_revision`'s docstring).
+
+    Args:
+      updates: this step's fresh gradients.
+      state: the `AdaptiveRevisionState` before the step.
+      params: unused.
+      learning_rate: the base rate ``a``.
+      delay: the staleness ``tau`` (Static: it shapes the buffers).
+
+    Returns:
+      ``(update, state)``: the change of the params, in their dtypes, and the new state.
+    """
+    del params
+    _check_updates(updates, state)
+    # delay is structural (Static), the buffers' length: no hyperparameter's value is tested.
+    arrivals = _through_the_ring(updates, state, delay) if delay else _at_once(updates, state)
+    out, big_g, z, zmax = _applied(arrivals, state, learning_rate, delay)
     new_state = AdaptiveRevisionState(
         count=tree.safe_increment(state.count),
-        index=next_index,
-        gradients=gradients,
-        reads=reads,
+        index=arrivals.next_index,
+        gradients=arrivals.gradients,
+        reads=arrivals.reads,
         gradient_sum=tree.cast_like(big_g, state.gradient_sum),
         accumulator=tree.cast_like(z, state.accumulator),
         max_accumulator=tree.cast_like(zmax, state.max_accumulator),

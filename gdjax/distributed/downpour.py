@@ -70,7 +70,7 @@ from jax.flatten_util import ravel_pytree
 
 import gdjax
 from gdjax import tree
-from gdjax._validation import check_int, check_range
+from gdjax._validation import check_int, check_number, check_range
 from gdjax.base import GradientTransformation, Params
 from gdjax.distributed.adaptive_revision import arrival
 
@@ -456,14 +456,11 @@ def _check_options(options: Any) -> DownpourOptions:
         for name in ("workers", "shards", "n_fetch", "n_push", "steps", "batch_size")
     }
     seed = check_int(OWNER, "options.seed", options.seed, 0)
-    check_range(OWNER, "options.local_learning_rate", options.local_learning_rate, "[0, inf)")
-    check_range(OWNER, "options.actor_cpus", options.actor_cpus, "(0, inf)")
-    return options._replace(
-        **counts,
-        seed=seed,
-        local_learning_rate=float(options.local_learning_rate),
-        actor_cpus=float(options.actor_cpus),
+    rate = check_number(
+        OWNER, "options.local_learning_rate", options.local_learning_rate, "[0, inf)"
     )
+    cpus = check_number(OWNER, "options.actor_cpus", options.actor_cpus, "(0, inf)")
+    return options._replace(**counts, seed=seed, local_learning_rate=rate, actor_cpus=cpus)
 
 
 def _check_rule(optimizer: Any) -> GradientTransformation | AdaptiveRevisionServer:
@@ -587,32 +584,30 @@ def _start(ray, loss_fn, params, plan: _Plan, rule, options):
 def _wait(ray, runs: list, servers: list, total: int, progress: bool) -> dict[int, Any]:
     """Waits for every replica; returns ``{worker: outcome or the exception it raised}``,
     stopping at the first failure."""
-    bar = _progress_bar(total) if progress else None
+    # Imported here, not at the top: gdjax.training imports gdjax.distributed, so the
+    # two packages would import each other.
+    from gdjax.training.progress import progress_bar
+
+    bar = progress_bar(total, "downpour pushes (shard 0)", enabled=progress)
     index = {ref: i for i, ref in enumerate(runs)}
     outcomes: dict[int, Any] = {}
     pending = list(runs)
     try:
         while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.5 if bar else None)
+            # With a bar, wake every 0.5 s to redraw it; without one, only for a replica.
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.5 if progress else None)
             for ref in done:
                 try:
                     outcomes[index[ref]] = ray.get(ref)
                 except Exception as err:  # the replica's own error or its death
                     outcomes[index[ref]] = err
                     return outcomes
-            if bar is not None:
+            if progress:
                 bar.n = min(total, ray.get(servers[0].version.remote()))
                 bar.refresh()
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return outcomes
-
-
-def _progress_bar(total: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="downpour pushes (shard 0)")
 
 
 def _collect(ray, params, servers, nodes, outcomes, options) -> DownpourResult:

@@ -63,6 +63,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gdjax._validation import check_int, check_number
+
 __all__ = [
     "HogwildOptions",
     "HogwildResult",
@@ -234,8 +236,8 @@ def sparse_logistic(
     Returns:
       ``(design, w_star)``: the `SparseDesign` and the planted ``(d,)`` float32 weights.
     """
-    for name, value in (("n", n), ("d", d), ("nnz", nnz)):
-        _check_count("sparse_logistic", name, value, 1)
+    counts = (("n", n), ("d", d), ("nnz", nnz))
+    n, d, nnz = (check_int("sparse_logistic", name, value, 1) for name, value in counts)
     rng = np.random.default_rng(seed)
     w_star = rng.normal(size=d).astype(np.float32)
     indices = rng.integers(0, d, size=(n, nnz), dtype=np.int32)
@@ -265,10 +267,8 @@ def dense_correlated(
     Returns:
       ``(design, w_star)``: the `SparseDesign` and the planted ``(d,)`` float32 weights.
     """
-    for name, value in (("n", n), ("d", d)):
-        _check_count("dense_correlated", name, value, 1)
-    if not 0 <= correlation <= 1:
-        raise ValueError(f"dense_correlated: correlation must be in [0, 1], got {correlation!r}")
+    n, d = (check_int("dense_correlated", name, value, 1) for name, value in (("n", n), ("d", d)))
+    correlation = check_number("dense_correlated", "correlation", correlation, "[0, 1]")
     rng = np.random.default_rng(seed)
     shared = rng.choice([-1.0, 1.0], d)
     own = rng.choice([-1.0, 1.0], (n, d))
@@ -304,36 +304,28 @@ def worker_shares(n: int, workers: int, seed: int = 0, epoch: int = 0) -> list[n
 # --------------------------------------------------------------------------- checks
 
 
-def _check_count(owner: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_options(options: Any, share_size: int) -> None:
+def _check_options(options: Any, share_size: int) -> HogwildOptions:
+    r"""``options`` checked, its counts as ``int``\ s and its rates and times as ``float``\ s."""
     owner = "hogwild"
     if not isinstance(options, HogwildOptions):
         raise TypeError(f"{owner}: options must be a HogwildOptions, got {options!r}")
-    _check_positive(owner, "options.learning_rate", options.learning_rate)
-    _check_count(owner, "options.epochs", options.epochs, 1)
-    _check_count(owner, "options.batch_size", options.batch_size, 1)
-    _check_count(owner, "options.seed", options.seed, 0)
-    _check_positive(owner, "options.record_every", options.record_every)
-    if options.timeout is not None:
-        _check_positive(owner, "options.timeout", options.timeout)
-    if options.batch_size > share_size:
+    counts = {
+        name: check_int(owner, f"options.{name}", getattr(options, name), minimum)
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0))
+    }
+    positive = ("learning_rate", "record_every") + (
+        ("timeout",) if options.timeout is not None else ()
+    )
+    numbers = {
+        name: check_number(owner, f"options.{name}", getattr(options, name), "(0, inf)")
+        for name in positive
+    }
+    if counts["batch_size"] > share_size:
         raise ValueError(
             f"{owner}: options.batch_size must be ≤ the smallest worker's share of the "
-            f"examples ({share_size}), got {options.batch_size}"
+            f"examples ({share_size}), got {counts['batch_size']}"
         )
+    return options._replace(**counts, **numbers)
 
 
 def _check_design(data: Any, dim: int) -> SparseDesign:
@@ -372,7 +364,8 @@ def _found_by_name(fn: types.FunctionType) -> bool:
 
 def _check_inputs(
     loss: Any, params0: Any, data: Any, workers: Any
-) -> tuple[np.ndarray, SparseDesign]:
+) -> tuple[np.ndarray, SparseDesign, int]:
+    """The params as float32, the design as int32/float32 arrays and ``workers`` as an int."""
     owner = "hogwild"
     if not callable(loss):
         raise TypeError(f"{owner}: loss must be a function (rows, values, labels), got {loss!r}")
@@ -381,7 +374,7 @@ def _check_inputs(
             f"{owner}: loss must be picklable (a module-level function), since the workers "
             f"are spawned processes and find a function by its module and name; got {loss!r}"
         )
-    _check_count(owner, "workers", workers, 1)
+    workers = check_int(owner, "workers", workers, 1)
     params = np.asarray(params0)
     if params.ndim != 1 or params.dtype.kind != "f" or params.size == 0:
         raise ValueError(
@@ -394,7 +387,7 @@ def _check_inputs(
             f"{owner}: workers must be ≤ the number of examples ({design.labels.shape[0]}), "
             f"got {workers}"
         )
-    return params.astype(np.float32), design
+    return params.astype(np.float32), design, workers
 
 
 # --------------------------------------------------------------------------- worker
@@ -570,8 +563,7 @@ def _supervise(
         return _Outcome([], [], 0.0, failure)
     start = time.monotonic_ns()
     control[workers, 0] = 1
-    if bar is not None:
-        bar.reset(total=bar.total)  # its clock starts with the workers, not with the spawning
+    bar.reset(total=bar.total)  # its clock starts with the workers, not with the spawning
     times, snapshots = [0.0], [params.copy()]
     while True:
         next_record = start / 1e9 + times[-1] + options.record_every
@@ -587,10 +579,9 @@ def _supervise(
                 del times[-1], snapshots[-1]
         times.append(now)
         snapshots.append(params.copy())
-        if bar is not None:
-            bar.update(int(control[:workers, _UPDATES].sum()) - bar.n)
-            if finished:
-                bar.close()  # now, not once the workers have exited
+        bar.update(int(control[:workers, _UPDATES].sum()) - bar.n)
+        if finished:
+            bar.close()  # now, not once the workers have exited
         if failure is not None or finished:
             return _Outcome(times, snapshots, now, failure)
         if deadline is not None and time.monotonic() > deadline:
@@ -602,14 +593,6 @@ def _losses(loss: Loss, design: SparseDesign, snapshots: list[np.ndarray]) -> np
     full = jax.jit(lambda w, i, v, y: loss(w[i], v, y))
     data = tuple(jnp.asarray(a) for a in design)
     return np.array([float(full(jnp.asarray(w), *data)) for w in snapshots])
-
-
-def _progress_bar(enabled: bool, total: int) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="hogwild", unit="update")
 
 
 def _total_updates(spec: _Spec) -> int:
@@ -631,15 +614,18 @@ def _run(
         control = _view(control_block, (workers + 1, _COLUMNS), np.int64)
         params[:], control[:] = params0, 0
         spec = spec._replace(params_name=params_block.name, control_name=control_block.name)
-        bar = _progress_bar(progress, _total_updates(spec))
+        # Imported here, not at the top: gdjax.training imports gdjax.distributed, so the
+        # two packages would import each other; and the spawned workers need no bar.
+        from gdjax.training.progress import progress_bar
+
+        bar = progress_bar(_total_updates(spec), "hogwild", unit="update", enabled=progress)
         processes, readers = [], []
         try:
             _start_workers(spec, processes, readers)
             outcome = _supervise(processes, readers, params, control, spec.options, bar)
         finally:
             _stop_workers(processes, readers, control)
-            if bar is not None:
-                bar.close()
+            bar.close()
         counts = (control[:workers, _UPDATES].copy(), control[:workers, _STALENESS].copy())
         final = params.copy()
         del params, control
@@ -693,11 +679,10 @@ def hogwild(
         names the worker and carries the shared params at that point.
       TimeoutError: the run took longer than ``options.timeout``.
     """
-    params0, design = _check_inputs(loss, params0, data, workers)
+    params0, design, workers = _check_inputs(loss, params0, data, workers)
     options = HogwildOptions() if options is None else options
-    smallest = design.labels.shape[0] // workers
-    _check_options(options, smallest)
-    spec = _Spec(loss, design, params0.size, int(workers), options, "", "")
+    options = _check_options(options, design.labels.shape[0] // workers)
+    spec = _Spec(loss, design, params0.size, workers, options, "", "")
     outcome, final, (updates, staleness) = _run(spec, params0, progress)
     if outcome.failure is not None:
         worker, exitcode, detail = outcome.failure

@@ -7,12 +7,18 @@ gradients, params and optimizer state, and how results come back to the host.
 `SingleDevice` answers each with "as they are", so the driver runs one device
 and a mesh through the same code; `OnMesh` answers from a `DataParallel`'s specs;
 `RunsOnMesh` puts each run whole on one device, the data on every device.
+
+Each layout names its own ``key()``: what the compiled epoch depends on, so the
+training programs are shared between layouts that compile the same program and
+never between two that do not. And each pins the epoch's outputs where its
+inputs were (``epoch_shardings``): the arrays one epoch returns are those the
+next one takes, so the second epoch reuses the first one's program.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -29,6 +35,13 @@ class Layout(Protocol):
 
     state_shardings: Any
     """``out_shardings`` of the optimizer state's ``init`` (None: as JAX chooses)."""
+
+    epoch_shardings: Any
+    """``out_shardings`` of the epoch, whose outputs are ``(params, state, model_state,
+    losses, failed)``: where the next epoch takes them (None: as JAX chooses)."""
+
+    def key(self) -> Hashable:
+        """What the compiled epoch depends on: equal keys, one program."""
 
     def place_params(self, params: Any) -> Any:
         """The initial params, on the run's devices."""
@@ -59,6 +72,11 @@ class SingleDevice:
     """One run on the default device: every placement leaves its arrays as they are."""
 
     state_shardings = None
+    epoch_shardings = None
+
+    def key(self) -> Hashable:
+        # The type, not SingleDevice: a subclass that places otherwise is another program.
+        return (type(self),)
 
     def place_params(self, params: Any) -> Any:
         return params
@@ -98,6 +116,22 @@ class OnMesh:
         self.param_shardings = parallel.param_shardings(params)
         self.state_shardings = parallel.state_shardings(state)
         self.grad_shardings = parallel.grad_shardings(params)
+        # As they came in: left to XLA, ZeRO-1's sharded update hands the params back
+        # split, unlike their specs, and the next epoch would compile again for them.
+        replicated = parallel.replicated()  # the model state, the losses, the failed step
+        self.epoch_shardings = (
+            self.param_shardings,
+            self.state_shardings,
+            replicated,
+            replicated,
+            replicated,
+        )
+
+    def key(self) -> Hashable:
+        # The shardings hold the mesh; the axis splits the batches. The epoch's
+        # shardings are made of these, so they change nothing more.
+        shardings = (self.param_shardings, self.state_shardings, self.grad_shardings)
+        return (type(self), self.parallel.mesh, self.parallel.axis, *map(tree_key, shardings))
 
     def place_params(self, params: Any) -> Any:
         return place(params, self.param_shardings)
@@ -246,8 +280,15 @@ class RunsOnMesh(SingleDevice):
 
     def __init__(self, parallel: RunParallel) -> None:
         self.parallel = parallel
-        # init's out_shardings: one sharding for every leaf (each has the run axis).
+        # init's and the epoch's out_shardings: one sharding for every leaf (each has
+        # the run axis in front), as the per-run inputs are placed.
         self.state_shardings = parallel.run_sharding()
+        self.epoch_shardings = parallel.run_sharding()
+
+    def key(self) -> Hashable:
+        # Its own type first: inside the epoch it places as SingleDevice does, but
+        # its programs are compiled for the mesh.
+        return (type(self), self.parallel.mesh)
 
     def place_params(self, params: Any) -> Any:
         return self.per_run(params)
@@ -260,6 +301,12 @@ class RunsOnMesh(SingleDevice):
 
     def host(self, x: Any) -> np.ndarray:
         return to_host(x)
+
+
+def tree_key(tree: Any) -> Hashable:
+    """A tree of hashable leaves (shardings) as a key: its structure and leaves."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(leaves)
 
 
 def layout_for(

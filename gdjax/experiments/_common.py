@@ -1,7 +1,8 @@
 """What the experiments share: data sets, one timed training program, scores, text tables.
 
-Every experiment trains through `train` here, so the one call of
-`gdjax.training.fit_many` that does the work has one name to patch in tests:
+An experiment describes each of its `gdjax.training.fit_many` programs as a
+`Program` (what is trained, and how) and runs it with `train`, so the one call of
+fit_many that does the work has one name to patch in tests:
 ``gdjax.experiments._common.fit_many``.
 """
 
@@ -9,14 +10,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import gdjax
 from gdjax.base import GradientTransformation
-from gdjax.training import Batching, Evaluation, History, datasets, fit_many, metrics
+from gdjax.training import (
+    Batching,
+    Evaluation,
+    History,
+    datasets,
+    fit_many,
+    metrics,
+    models,
+)
 
 DATASETS = ("digits", "fashion-mnist")
 """The data sets the experiments take: scikit-learn's digits (bundled) or Fashion-MNIST
@@ -77,48 +87,107 @@ def cnn_split(dataset: str, data_dir: Any) -> datasets.Split:
 # --------------------------------------------------------------------------- training
 
 
-def train(
-    loss_fn: Callable,
-    init: Callable[[jax.Array], Any],
-    make_optimizer: Callable[..., GradientTransformation],
-    data: Mapping[str, np.ndarray],
-    *,
-    seeds: Sequence[int] | int,
-    settings: Mapping[str, Any],
-    batch_size: int,
-    progress: bool,
-    epochs: int | None = None,
-    steps: int | None = None,
-    evaluation: Evaluation | None = None,
-    order: np.ndarray | None = None,
-    model_state: Callable[[jax.Array], Any] | None = None,
-) -> tuple[Any, History, float]:
-    """One `fit_many` program, timed: mini-batches shuffled every epoch, or taken in
-    ``order`` when one is given (example indices: one order for every epoch, or an
-    ``(epochs, n)`` array of one per epoch, -1 where an example is left out).
-    ``model_state`` (``key -> state``, e.g. batch norm's running averages) is handed
-    to `fit_many`; the params returned are then ``(params, model_state)``.
+class Program(NamedTuple):
+    """One `fit_many` program of an experiment, as a value: an experiment builds it (and
+    its variants with ``_replace``), `train` runs it.
 
-    Returns ``(params, history, seconds)``: the wall time of the whole program,
-    compilation and device work included.
+    What is trained:
+      loss_fn: ``(params, batch) -> per-example losses`` (with ``model_state``:
+        ``(params, state, batch) -> (losses, state)``).
+      init: ``key -> params``.
+      make_optimizer: ``(**setting) -> GradientTransformation``; one function for
+        programs that differ only in settings, since `fit_many` keeps its compiled
+        programs on it.
+      data: the training set, ``{"x", "y"}`` arrays.
+      model_state: ``key -> state`` (e.g. batch norm's running averages), or None;
+        with one the params trained are ``(params, model_state)``.
+
+    How:
+      seeds: the seeds (or their count) every setting is trained from.
+      settings: ``{argument of make_optimizer: values}``, zipped.
+      batch_size: examples per mini-batch.
+      epochs: passes over ``data``, or None when ``steps`` is given.
+      steps: mini-batches per run, or None when ``epochs`` is given.
+      evaluation: what is recorded after every epoch, or None.
+      order: None to shuffle every epoch, or example indices taken in that order:
+        one order for every epoch, or an ``(epochs, n)`` array of one per epoch,
+        -1 where an example is left out.
+    """
+
+    loss_fn: Callable
+    init: Callable[[jax.Array], Any]
+    make_optimizer: Callable[..., GradientTransformation]
+    data: Mapping[str, np.ndarray]
+    seeds: Sequence[int] | int
+    settings: Mapping[str, Any]
+    batch_size: int
+    epochs: int | None = None
+    steps: int | None = None
+    evaluation: Evaluation | None = None
+    order: np.ndarray | None = None
+    model_state: Callable[[jax.Array], Any] | None = None
+
+    @property
+    def batching(self) -> Batching:
+        """The mini-batches: shuffled every epoch unless an ``order`` is given."""
+        return Batching(batch_size=self.batch_size, shuffle=self.order is None, order=self.order)
+
+
+class Trained(NamedTuple):
+    """What `train` returns.
+
+    Attributes:
+      params: the final params, leading axes ``(settings, seeds)``; with a model
+        state, ``(params, model_state)``.
+      history: the program's `gdjax.training.History`.
+      seconds: the wall time of the whole program, compilation and device work included.
+    """
+
+    params: Any
+    history: History
+    seconds: float
+
+
+def train(program: Program, progress: bool) -> Trained:
+    """Runs ``program`` as one `fit_many` call, timed.
+
+    Args:
+      program: what is trained and how.
+      progress: show a progress bar over the epochs.
+
+    Returns:
+      `Trained`: the final params, the history and the wall time.
     """
     began = time.perf_counter()
     params, history = fit_many(
-        loss_fn,
-        init,
-        make_optimizer,
-        data,
-        seeds=seeds,
-        settings=settings,
-        epochs=epochs,
-        steps=steps,
-        batching=Batching(batch_size=batch_size, shuffle=order is None, order=order),
-        evaluation=evaluation,
+        program.loss_fn,
+        program.init,
+        program.make_optimizer,
+        program.data,
+        seeds=program.seeds,
+        settings=program.settings,
+        epochs=program.epochs,
+        steps=program.steps,
+        batching=program.batching,
+        evaluation=program.evaluation,
         progress=progress,
-        model_state=model_state,
+        model_state=program.model_state,
     )
     jax.block_until_ready(params)
-    return params, history, time.perf_counter() - began
+    return Trained(params, history, time.perf_counter() - began)
+
+
+def sgd_momentum(learning_rate: Any, momentum: Any) -> GradientTransformation:
+    """``gdjax.sgd(learning_rate, momentum)``, its settings by name: the optimizer of the
+    MLP's programs in `momentum` and `grid`, one function so they share compiled steps."""
+    return gdjax.sgd(learning_rate, momentum)
+
+
+def deep_mlp_loss(params: Any, batch: Mapping[str, Any]) -> jax.Array:
+    """Per-example softmax cross-entropy of the deep ReLU MLP
+    (`gdjax.training.models.deep_mlp_apply`): the loss of `noise`, `order` and
+    `early_stopping`, one function so their programs share its compiled steps."""
+    return models.cross_entropy(models.deep_mlp_apply(params, batch["x"]), batch["y"])
 
 
 def failed(history: History) -> np.ndarray:

@@ -206,15 +206,35 @@ def batchnorm(
     check_flag(owner, "progress", progress)
     split, sizes = _common.mlp_split(dataset, data_dir)
     _common.check_batch_size(owner, batch_size, split.train)
-    options = {"steps": steps, "batch_size": batch_size, "progress": progress}
-    rate_grids = [_rate_grid(net, split, runs, learning_rates, options) for net in _networks(sizes)]
-    scale_grids = [
-        _scale_grid(net, split.train, runs, scales, scale_rate, options) for net in _networks(sizes)
+
+    networks = _networks(sizes)
+    programs = [  # each variant's learning-rate grid, from the book's init scale 0.5
+        _common.Program(
+            net.loss,
+            _init_at(net, 0.5),
+            _sgd,
+            split.train,
+            seeds=runs,
+            settings={"learning_rate": [float(r) for r in learning_rates]},
+            batch_size=batch_size,
+            steps=steps,
+            model_state=_state_at(net, 0.5),
+        )
+        for net in networks
     ]
-    return _result(
-        (dataset, sizes, steps, batch_size, threshold, learning_rates, scales, scale_rate),
-        rate_grids,
-        scale_grids,
+    variants = list(zip(networks, programs, strict=True))
+    rate_grids = [_rate_grid(*variant, split.test, progress) for variant in variants]
+    scale_grids = [_scale_grid(*variant, scales, scale_rate, progress) for variant in variants]
+    return BatchnormResult(
+        dataset=dataset,
+        sizes=sizes,
+        steps=steps,
+        batch_size=batch_size,
+        threshold=threshold,
+        learning_rates=learning_rates,
+        scales=scales,
+        scale_rate=scale_rate,
+        **_measured(rate_grids, scale_grids, threshold),
     )
 
 
@@ -236,52 +256,60 @@ def _sgd(learning_rate):
     return gdjax.sgd(learning_rate)
 
 
-def _rate_grid(net: _Network, split, runs: int, rates: np.ndarray, options: dict) -> dict:
-    """One program: every rate × seed from the book's init scale 0.5; the final training
-    loss, test scores and failures of every run."""
-    params, history, seconds = _common.train(
-        net.loss,
-        lambda key: net.init(key, 0.5)[0],
-        _sgd,
-        split.train,
-        seeds=runs,
-        settings={"learning_rate": [float(r) for r in rates]},
-        model_state=_state_fn(net, 0.5),
-        **options,
-    )
-    predictions = _common.predict(net.apply, params, split.test["x"])
-    accuracy, mcc = _common.scores(split.test["y"], predictions)
-    return {
-        "loss": _common.mean_loss(net.eval_loss, params, split.train),
-        "failed": _common.failed(history),
-        "accuracy": accuracy,
-        "mcc": mcc,
-        "history": history,
-        "seconds": seconds,
-    }
+class _RateGrid(NamedTuple):
+    """One variant's learning-rate program, measured: ``(L, runs)`` arrays."""
+
+    loss: np.ndarray
+    failed: np.ndarray
+    accuracy: np.ndarray
+    mcc: np.ndarray
+    history: History
+    seconds: float
 
 
-def _scale_grid(net: _Network, train, runs: int, scales, rate: float, options: dict) -> dict:
-    """One program per init scale at ``rate``: the final training loss and failures."""
+class _ScaleGrid(NamedTuple):
+    """One variant's init-scale programs, measured: ``(S, runs)`` arrays, total seconds."""
+
+    loss: np.ndarray
+    failed: np.ndarray
+    seconds: float
+
+
+def _rate_grid(net: _Network, program: _common.Program, test: dict, progress: bool) -> _RateGrid:
+    """``program`` (every rate × seed) run: the final training loss, failures and test
+    scores of every run."""
+    params, history, seconds = _common.train(program, progress)
+    predictions = _common.predict(net.apply, params, test["x"])
+    accuracy, mcc = _common.scores(test["y"], predictions)
+    loss = _common.mean_loss(net.eval_loss, params, program.data)
+    return _RateGrid(loss, _common.failed(history), accuracy, mcc, history, seconds)
+
+
+def _scale_grid(
+    net: _Network, program: _common.Program, scales: np.ndarray, rate: float, progress: bool
+) -> _ScaleGrid:
+    """``program`` once per init scale, at ``rate`` alone: the final training loss and
+    failures of every run."""
     losses, failures, seconds = [], [], 0.0
     for scale in scales:
-        params, history, took = _common.train(
-            net.loss,
-            lambda key, scale=float(scale): net.init(key, scale)[0],
-            _sgd,
-            train,
-            seeds=runs,
+        scaled = program._replace(
+            init=_init_at(net, float(scale)),
+            model_state=_state_at(net, float(scale)),
             settings={"learning_rate": [rate]},
-            model_state=_state_fn(net, float(scale)),
-            **options,
         )
-        losses.append(_common.mean_loss(net.eval_loss, params, train)[0])
+        params, history, took = _common.train(scaled, progress)
+        losses.append(_common.mean_loss(net.eval_loss, params, program.data)[0])
         failures.append(_common.failed(history)[0])
         seconds += took
-    return {"loss": np.stack(losses), "failed": np.stack(failures), "seconds": seconds}
+    return _ScaleGrid(np.stack(losses), np.stack(failures), seconds)
 
 
-def _state_fn(net: _Network, scale: float) -> Callable | None:
+def _init_at(net: _Network, scale: float) -> Callable:
+    """The params of a run from its key, weights uniform in ``[-scale, scale]``."""
+    return lambda key: net.init(key, scale)[0]
+
+
+def _state_at(net: _Network, scale: float) -> Callable | None:
     """The model state of a run from its key (fit_many takes a function of the key, as
     it takes ``init``), or None for the network without one."""
     if not net.stateful:
@@ -299,34 +327,28 @@ def _best(loss: np.ndarray) -> int:
     return int(np.argmin(means))
 
 
-def _result(setup: tuple, rate_grids: list[dict], scale_grids: list[dict]) -> BatchnormResult:
-    dataset, sizes, steps, batch_size, threshold, rates, scales, scale_rate = setup
-    loss = np.stack([g["loss"] for g in rate_grids])
-    mcc = np.stack([g["mcc"] for g in rate_grids])
+def _measured(
+    rate_grids: list[_RateGrid], scale_grids: list[_ScaleGrid], threshold: float
+) -> dict[str, Any]:
+    """The measured fields of `BatchnormResult`: both variants' grids stacked, the rates
+    that train, each variant's best rate and the comparison of the test MCCs there."""
+    loss = np.stack([g.loss for g in rate_grids])
+    mcc = np.stack([g.mcc for g in rate_grids])
     best = np.asarray([_best(v) for v in loss])
-    comparison = stats.compare(mcc[1, best[1]], mcc[0, best[0]], names=("BN", "no BN"))
-    return BatchnormResult(
-        dataset=dataset,
-        sizes=sizes,
-        steps=steps,
-        batch_size=batch_size,
-        threshold=threshold,
-        learning_rates=rates,
-        scales=scales,
-        scale_rate=scale_rate,
-        loss=loss,
-        trains=trains(loss, threshold),
-        accuracy=np.stack([g["accuracy"] for g in rate_grids]),
-        mcc=mcc,
-        best=best,
-        comparison=comparison,
-        scale_loss=np.stack([g["loss"] for g in scale_grids]),
-        failed=np.stack([g["failed"] for g in rate_grids]),
-        scale_failed=np.stack([g["failed"] for g in scale_grids]),
-        histories=(rate_grids[0]["history"], rate_grids[1]["history"]),
-        seconds=np.asarray([g["seconds"] for g in rate_grids]),
-        scale_seconds=np.asarray([g["seconds"] for g in scale_grids]),
-    )
+    return {
+        "loss": loss,
+        "trains": trains(loss, threshold),
+        "accuracy": np.stack([g.accuracy for g in rate_grids]),
+        "mcc": mcc,
+        "best": best,
+        "comparison": stats.compare(mcc[1, best[1]], mcc[0, best[0]], names=("BN", "no BN")),
+        "scale_loss": np.stack([g.loss for g in scale_grids]),
+        "failed": np.stack([g.failed for g in rate_grids]),
+        "scale_failed": np.stack([g.failed for g in scale_grids]),
+        "histories": (rate_grids[0].history, rate_grids[1].history),
+        "seconds": np.asarray([g.seconds for g in rate_grids]),
+        "scale_seconds": np.asarray([g.seconds for g in scale_grids]),
+    }
 
 
 def trains(loss: np.ndarray, threshold: float) -> np.ndarray:

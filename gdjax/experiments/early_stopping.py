@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -144,26 +144,18 @@ def early_stopping(
     train, validation, test = _split(train_size)
     _common.check_batch_size(owner, batch_size, train)
 
-    def loss_fn(params, batch):
-        return models.cross_entropy(models.deep_mlp_apply(params, batch["x"]), batch["y"])
-
-    _, history, seconds = _common.train(
-        loss_fn,
+    program = _common.Program(
+        _common.deep_mlp_loss,
         lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
         lambda: gdjax.adam(learning_rate),
         train,
         seeds=runs,
         settings={},
-        epochs=epochs,
         batch_size=batch_size,
-        progress=progress,
+        epochs=epochs,
         evaluation=Evaluation(validation, metric=mcc_metric(test)),
     )
-    curves = np.asarray(history.validation_loss, np.float64)[0]
-    test_mcc = np.asarray(history.metric, np.float64)[0]
-    chosen, stopped = np.transpose([stopping_epoch(curve, patience) for curve in curves])
-    rows = np.arange(runs)
-    mcc_chosen, mcc_end = test_mcc[rows, chosen - 1], test_mcc[:, -1]
+    measured = _replayed(_common.train(program, progress), patience)
     return EarlyStoppingResult(
         train_size=len(train["y"]),
         width=width,
@@ -172,16 +164,28 @@ def early_stopping(
         batch_size=batch_size,
         learning_rate=learning_rate,
         patience=patience,
-        validation_loss=curves,
-        test_mcc=test_mcc,
-        chosen_epoch=chosen,
-        stopped_epoch=stopped,
-        mcc_chosen=mcc_chosen,
-        mcc_end=mcc_end,
-        comparison=stats.compare(mcc_chosen, mcc_end, names=("early stopping", "last epoch")),
-        history=history,
-        seconds=seconds,
+        **measured,
     )
+
+
+def _replayed(trained: _common.Trained, patience: int) -> dict[str, Any]:
+    """The measured fields of `EarlyStoppingResult`: the recorded curves, and early
+    stopping replayed on each run's validation curve (`stopping_epoch`)."""
+    curves = np.asarray(trained.history.validation_loss, np.float64)[0]
+    test_mcc = np.asarray(trained.history.metric, np.float64)[0]
+    chosen, stopped = np.transpose([stopping_epoch(curve, patience) for curve in curves])
+    mcc_chosen, mcc_end = test_mcc[np.arange(len(curves)), chosen - 1], test_mcc[:, -1]
+    return {
+        "validation_loss": curves,
+        "test_mcc": test_mcc,
+        "chosen_epoch": chosen,
+        "stopped_epoch": stopped,
+        "mcc_chosen": mcc_chosen,
+        "mcc_end": mcc_end,
+        "comparison": stats.compare(mcc_chosen, mcc_end, names=("early stopping", "last epoch")),
+        "history": trained.history,
+        "seconds": trained.seconds,
+    }
 
 
 def _split(train_size: int) -> tuple[dict, dict, dict]:

@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-import gdjax
 from gdjax._validation import check_flag, check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import datasets, models
@@ -140,22 +139,18 @@ def grid(
     _common.check_batch_size(owner, batch_size, train)
 
     lr_grid, mom_grid = np.meshgrid(lrs, moms, indexing="ij")
-    params, history, seconds = _common.train(
+    program = _common.Program(
         models.mlp_loss,
         lambda key: models.mlp_init(key, sizes),
-        lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
+        _common.sgd_momentum,
         train,
         seeds=[seed],
         settings={"learning_rate": lr_grid.ravel(), "momentum": mom_grid.ravel()},
-        steps=steps,
         batch_size=batch_size,
-        progress=progress,
+        steps=steps,
     )
-    shape = lr_grid.shape
-    validation_loss, validation_accuracy = _evaluate(params, validation, shape)
-    test_loss, test_accuracy = _evaluate(params, split.test, shape)
-    failed = _common.failed(history)[:, 0].reshape(shape) | ~np.isfinite(validation_loss)
-    scored = (validation_loss, validation_accuracy, test_loss, test_accuracy)
+    trained = _common.train(program, progress)
+    cells = _cells(trained, validation, split.test, lr_grid.shape)
     return GridResult(
         dataset=dataset,
         sizes=sizes,
@@ -165,14 +160,31 @@ def grid(
         examples=(len(train["y"]), len(validation["y"]), len(split.test["y"])),
         learning_rates=lrs,
         momenta=moms,
-        validation_loss=validation_loss,
-        validation_accuracy=validation_accuracy,
-        test_loss=test_loss,
-        test_accuracy=test_accuracy,
-        failed=failed,
-        best=_best(lrs, moms, scored, failed),
-        seconds=seconds,
+        **cells._asdict(),
+        best=_best(lrs, moms, cells),
+        seconds=trained.seconds,
     )
+
+
+class _Cells(NamedTuple):
+    """Every cell's final scores, each ``(L, M)``, and whether it failed."""
+
+    validation_loss: np.ndarray
+    validation_accuracy: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    failed: np.ndarray
+
+
+def _cells(
+    trained: _common.Trained, validation: datasets.Data, test: datasets.Data, shape: tuple
+) -> _Cells:
+    """Every cell's final loss and accuracy on the validation and the test set; a cell
+    failed when its run went non-finite or its final validation loss is not finite."""
+    validation_loss, validation_accuracy = _evaluate(trained.params, validation, shape)
+    test_loss, test_accuracy = _evaluate(trained.params, test, shape)
+    failed = _common.failed(trained.history)[:, 0].reshape(shape) | ~np.isfinite(validation_loss)
+    return _Cells(validation_loss, validation_accuracy, test_loss, test_accuracy, failed)
 
 
 def validation_split(train: datasets.Data, fraction: float) -> tuple[datasets.Data, datasets.Data]:
@@ -203,14 +215,14 @@ def _evaluate(params: Any, data: datasets.Data, shape) -> tuple[np.ndarray, np.n
     return loss.reshape(shape), accuracy.reshape(shape)
 
 
-def _best(lrs, moms, scored, failed) -> dict | None:
+def _best(lrs, moms, cells: _Cells) -> dict | None:
     """The cell of the lowest validation loss among those not failed, with its scores."""
-    validation_loss = np.where(failed, np.inf, scored[0])
+    validation_loss = np.where(cells.failed, np.inf, cells.validation_loss)
     if not np.isfinite(validation_loss).any():
         return None
     i, j = np.unravel_index(int(np.argmin(validation_loss)), validation_loss.shape)
     names = ("validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
-    cell = {name: float(values[i, j]) for name, values in zip(names, scored, strict=True)}
+    cell = {name: float(getattr(cells, name)[i, j]) for name in names}
     return {"learning_rate": float(lrs[i]), "momentum": float(moms[j]), **cell}
 
 

@@ -6,7 +6,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-import gdjax
 from gdjax._validation import check_flag, check_int
 from gdjax.experiments import _common
 from gdjax.training import History, metrics, models, stats
@@ -130,26 +129,18 @@ def momentum(
     split, sizes = _common.mlp_split(dataset, data_dir)
     _common.check_batch_size(owner, batch_size, split.train)
 
-    params, history, seconds = _common.train(
+    program = _common.Program(
         models.mlp_loss,
         lambda key: models.mlp_init(key, sizes),
-        lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
+        _common.sgd_momentum,
         split.train,
         seeds=runs,
         settings={"learning_rate": list(LEARNING_RATES), "momentum": list(MOMENTA)},
-        steps=steps,
         batch_size=batch_size,
-        progress=progress,
+        steps=steps,
     )
-    labels = split.test["y"]
-    predictions = _common.predict(models.mlp_apply, params, split.test["x"])
-    accuracy, mcc = _common.scores(labels, predictions)
-    confusion = np.stack(
-        [
-            np.asarray(metrics.confusion_matrix(labels, predictions[i, 0], _common.CLASSES))
-            for i in (0, 1)
-        ]
-    )
+    trained = _common.train(program, progress)
+    accuracy, mcc, confusion = _scores(trained.params, split.test)
     return MomentumResult(
         dataset=dataset,
         sizes=sizes,
@@ -161,9 +152,24 @@ def momentum(
         mcc=mcc,
         confusion=confusion,
         comparison=stats.compare(mcc[1], mcc[0], names=("momentum", "no momentum")),
-        history=history,
-        seconds=seconds,
+        history=trained.history,
+        seconds=trained.seconds,
     )
+
+
+def _scores(params: Any, test: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(accuracy, mcc, confusion)`` on ``test``: accuracy and MCC ``(2, runs)`` of every
+    run, and the ``(2, 10, 10)`` confusion matrix of run 0 of each setting."""
+    labels = test["y"]
+    predictions = _common.predict(models.mlp_apply, params, test["x"])
+    accuracy, mcc = _common.scores(labels, predictions)
+    confusion = np.stack(
+        [
+            np.asarray(metrics.confusion_matrix(labels, predictions[i, 0], _common.CLASSES))
+            for i in (0, 1)
+        ]
+    )
+    return accuracy, mcc, confusion
 
 
 def _report(result: MomentumResult) -> str:

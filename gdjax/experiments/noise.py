@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -133,27 +133,16 @@ def noise(
     split = datasets.digits()
     _common.check_batch_size(owner, batch_size, split.train)
 
-    def loss_fn(params, batch):
-        return models.cross_entropy(models.deep_mlp_apply(params, batch["x"]), batch["y"])
-
-    params, history, seconds = _common.train(
-        loss_fn,
+    program = _common.Program(
+        _common.deep_mlp_loss,
         lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
         lambda eta: gdjax.noisy_sgd(learning_rate, eta, gamma),
         split.train,
         seeds=runs,
         settings={"eta": [0.0, eta]},
-        steps=steps,
         batch_size=batch_size,
-        progress=progress,
+        steps=steps,
     )
-    train_loss = _common.mean_loss(loss_fn, params, split.train)
-    predictions = _common.predict(models.deep_mlp_apply, params, split.test["x"])
-    accuracy = _common.scores(split.test["y"], predictions)[0]
-    comparison, loss_comparison = _compare(accuracy, train_loss)
-    per_epoch = -(-len(split.train["y"]) // batch_size)
-    epochs = np.shape(history.train_loss)[-1]
-    epoch_steps = np.minimum(np.arange(1, epochs + 1) * per_epoch, steps)
     return NoiseResult(
         depth=depth,
         width=width,
@@ -162,14 +151,37 @@ def noise(
         learning_rate=learning_rate,
         eta=eta,
         gamma=gamma,
-        train_loss=train_loss,
-        accuracy=accuracy,
-        comparison=comparison,
-        loss_comparison=loss_comparison,
-        history=history,
-        epoch_steps=epoch_steps,
-        seconds=seconds,
+        **_measured(program, _common.train(program, progress), split.test),
     )
+
+
+def _measured(
+    program: _common.Program, trained: _common.Trained, test: datasets.Data
+) -> dict[str, Any]:
+    """The measured fields of `NoiseResult`: every run's final mean loss on the whole
+    training set and its test accuracy, their comparisons, the loss curves' steps."""
+    train_loss = _common.mean_loss(_common.deep_mlp_loss, trained.params, program.data)
+    predictions = _common.predict(models.deep_mlp_apply, trained.params, test["x"])
+    accuracy = _common.scores(test["y"], predictions)[0]
+    comparison, loss_comparison = _compare(accuracy, train_loss)
+    return {
+        "train_loss": train_loss,
+        "accuracy": accuracy,
+        "comparison": comparison,
+        "loss_comparison": loss_comparison,
+        "history": trained.history,
+        "epoch_steps": _epoch_steps(program, trained.history),
+        "seconds": trained.seconds,
+    }
+
+
+def _epoch_steps(program: _common.Program, history: History) -> np.ndarray:
+    """``(epochs,)`` the step at the end of each epoch of a ``steps``-long program:
+    the x of the per-epoch losses in ``history.train_loss`` (the last epoch may be
+    cut short)."""
+    per_epoch = -(-len(program.data["y"]) // program.batch_size)
+    epochs = np.shape(history.train_loss)[-1]
+    return np.minimum(np.arange(1, epochs + 1) * per_epoch, program.steps)
 
 
 def _compare(accuracy, train_loss) -> tuple[stats.Comparison, stats.Comparison | None]:

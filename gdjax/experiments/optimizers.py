@@ -28,11 +28,27 @@ DIGITS_RATES = {"sgd": 0.3, "rmsprop": 0.003, "adagrad": 0.1, "adam": 0.01}
 LABELS = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}
 """How the reports and figures name the optimizers."""
 
-_FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
-    "sgd": gdjax.sgd,
-    "rmsprop": gdjax.rmsprop,
-    "adagrad": gdjax.adagrad,
-    "adam": gdjax.adam,
+
+_Factory = Callable[..., GradientTransformation]
+
+
+def _rate_only(factory: _Factory) -> _Factory:
+    """``learning_rate -> factory(learning_rate)``: an optimizer whose one setting is its
+    rate, the others at gdjax's defaults."""
+
+    def make(learning_rate):
+        return factory(learning_rate)
+
+    return make
+
+
+# Made once: fit_many keeps its compiled programs on ``make_optimizer``, so calls of
+# `optimizers` share them.
+_MAKERS: dict[str, _Factory] = {
+    "sgd": _rate_only(gdjax.sgd),
+    "rmsprop": _rate_only(gdjax.rmsprop),
+    "adagrad": _rate_only(gdjax.adagrad),
+    "adam": _rate_only(gdjax.adam),
 }
 
 
@@ -158,25 +174,33 @@ def optimizers(
     split = _common.cnn_split(dataset, data_dir)
     _common.check_batch_size(owner, batch_size, split.train)
 
-    trained = [
-        _train_one(name, rates[name], split, runs, epochs, batch_size, progress) for name in names
+    # One program per optimizer: the same CNN, init and data, its own optimizer and rate.
+    image_shape = tuple(split.train["x"].shape[1:])
+    cnn = _common.Program(
+        _cnn_loss,
+        lambda key: models.cnn_init(key, image_shape, _common.CLASSES),
+        _MAKERS[names[0]],
+        split.train,
+        seeds=runs,
+        settings={},
+        batch_size=batch_size,
+        epochs=epochs,
+    )
+    programs = [
+        cnn._replace(make_optimizer=_MAKERS[n], settings={"learning_rate": [rates[n]]})
+        for n in names
     ]
-    accuracy, failed, seconds = (np.stack(column) for column in zip(*trained, strict=True))
+    trained = [_train_one(program, split.test, progress) for program in programs]
     return OptimizersResult(
         dataset=dataset,
         epochs=epochs,
         batch_size=batch_size,
         train_size=len(split.train["y"]),
-        image_shape=tuple(split.train["x"].shape[1:]),
+        image_shape=image_shape,
         names=names,
         labels=tuple(LABELS[n] for n in names),
         learning_rates=tuple(rates[n] for n in names),
-        accuracy=accuracy,
-        mean=accuracy.mean(axis=1),
-        se=accuracy.std(axis=1, ddof=1) / np.sqrt(runs),
-        failed=failed,
-        seconds=seconds,
-        seconds_per_run=seconds / runs,
+        **_measured(trained),
     )
 
 
@@ -208,24 +232,28 @@ def _cnn_loss(params: Any, batch: dict) -> jax.Array:
     return models.cross_entropy(models.cnn_apply(params, batch["x"]), batch["y"])
 
 
-def _train_one(name, rate, split, runs, epochs, batch_size, progress):
+def _train_one(
+    program: _common.Program, test: dict, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.float64]:
     """One optimizer's runs as one program: ``(test accuracy, failed, seconds)``, per run."""
-    factory = _FACTORIES[name]
-    image_shape = split.train["x"].shape[1:]
-    params, history, seconds = _common.train(
-        _cnn_loss,
-        lambda key: models.cnn_init(key, image_shape, _common.CLASSES),
-        lambda learning_rate: factory(learning_rate),
-        split.train,
-        seeds=runs,
-        settings={"learning_rate": [rate]},
-        epochs=epochs,
-        batch_size=batch_size,
-        progress=progress,
-    )
-    predictions = _common.predict(models.cnn_apply, params, split.test["x"])
-    accuracy = _common.scores(split.test["y"], predictions)[0][0]
+    params, history, seconds = _common.train(program, progress)
+    predictions = _common.predict(models.cnn_apply, params, test["x"])
+    accuracy = _common.scores(test["y"], predictions)[0][0]
     return accuracy, _common.failed(history)[0], np.float64(seconds)
+
+
+def _measured(trained: list[tuple[np.ndarray, np.ndarray, np.float64]]) -> dict[str, Any]:
+    """The measured fields of `OptimizersResult` from each optimizer's `_train_one`."""
+    accuracy, failed, seconds = (np.stack(column) for column in zip(*trained, strict=True))
+    runs = accuracy.shape[1]
+    return {
+        "accuracy": accuracy,
+        "mean": accuracy.mean(axis=1),
+        "se": accuracy.std(axis=1, ddof=1) / np.sqrt(runs),
+        "failed": failed,
+        "seconds": seconds,
+        "seconds_per_run": seconds / runs,
+    }
 
 
 def _report(result: OptimizersResult) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -171,38 +172,21 @@ def order(
     orders = np.stack([class_order(train["y"]), curriculum_order(margin)])
     curriculum = curriculum_orders(orders[1], epochs)
 
-    def loss_fn(params, batch):
-        return models.cross_entropy(models.deep_mlp_apply(params, batch["x"]), batch["y"])
-
-    # One init for the three programs: fit_many keeps its compiled initialisation on
-    # the function, so the second and third variants do not compile it again.
-    def init(key):
-        return models.deep_mlp_init(key, 64, width, depth, _common.CLASSES)
-
-    outcomes = [
-        _common.train(
-            loss_fn,
-            init,
-            lambda: gdjax.sgd(learning_rate),
-            train,
-            seeds=runs,
-            settings={},
-            epochs=epochs,
-            batch_size=batch_size,
-            progress=progress,
-            evaluation=Evaluation(validation),
-            order=fixed,
-        )
-        for fixed in (None, orders[0], curriculum)
-    ]
-    params = [p for p, _, _ in outcomes]
-    histories = tuple(h for _, h, _ in outcomes)
-    predictions = np.concatenate(
-        [_common.predict(models.deep_mlp_apply, p, test["x"]) for p in params]
+    # One init and one optimizer for the three programs, which differ in the order
+    # alone: fit_many keeps its compiled programs on these functions.
+    shuffled = _common.Program(
+        _common.deep_mlp_loss,
+        lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
+        lambda: gdjax.sgd(learning_rate),
+        train,
+        seeds=runs,
+        settings={},
+        batch_size=batch_size,
+        epochs=epochs,
+        evaluation=Evaluation(validation),
     )
-    accuracy, mcc = _common.scores(test["y"], predictions)
-    curves = np.concatenate([np.asarray(h.validation_loss, np.float64) for h in histories])
-    mean, se = curve_statistics(curves)
+    variants = [shuffled._replace(order=fixed) for fixed in (None, orders[0], curriculum)]
+    measured = _measured([_common.train(program, progress) for program in variants], test)
     return OrderResult(
         width=width,
         depth=depth,
@@ -212,15 +196,29 @@ def order(
         margin=margin,
         orders=orders,
         curriculum=curriculum,
-        validation_loss=curves,
-        curve_mean=mean,
-        curve_se=se,
-        accuracy=accuracy,
-        mcc=mcc,
-        comparisons=_compare(mcc),
-        histories=histories,
-        seconds=np.asarray([s for _, _, s in outcomes]),
+        **measured,
     )
+
+
+def _measured(trained: Sequence[_common.Trained], test: dict) -> dict[str, Any]:
+    """The measured fields of `OrderResult` from the variants' programs: the validation
+    curves and their statistics, the test scores and their comparisons."""
+    predictions = np.concatenate(
+        [_common.predict(models.deep_mlp_apply, t.params, test["x"]) for t in trained]
+    )
+    accuracy, mcc = _common.scores(test["y"], predictions)
+    curves = np.concatenate([np.asarray(t.history.validation_loss, np.float64) for t in trained])
+    mean, se = curve_statistics(curves)
+    return {
+        "validation_loss": curves,
+        "curve_mean": mean,
+        "curve_se": se,
+        "accuracy": accuracy,
+        "mcc": mcc,
+        "comparisons": _compare(mcc),
+        "histories": tuple(t.history for t in trained),
+        "seconds": np.asarray([t.seconds for t in trained]),
+    }
 
 
 def _split() -> tuple[dict, dict, dict]:

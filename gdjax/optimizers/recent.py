@@ -25,7 +25,7 @@ from gdjax.transforms.muon import (
     scale_by_muon,
     scale_by_shape,
 )
-from gdjax.transforms.prodigy import _prodigy_init, _prodigy_update
+from gdjax.transforms.prodigy import ProdigyHyperparams, _prodigy_init, _prodigy_update
 from gdjax.transforms.scaling import scale_by_learning_rate
 from gdjax.transforms.schedule_free import schedule_free
 from gdjax.transforms.weight_decay import add_decayed_weights
@@ -228,14 +228,16 @@ def prodigy(
         bind(_prodigy_init, estim_lr0=estim_lr0),
         bind(
             _prodigy_update,
-            learning_rate=learning_rate,
-            betas=tuple(betas),
-            beta3=beta3,
-            eps=eps,
-            estim_lr0=estim_lr0,
-            estim_lr_coef=estim_lr_coef,
-            weight_decay=weight_decay,
-            safeguard_warmup=safeguard_warmup,
+            hyper=ProdigyHyperparams(
+                learning_rate=learning_rate,
+                betas=tuple(betas),
+                beta3=beta3,
+                eps=eps,
+                estim_lr0=estim_lr0,
+                estim_lr_coef=estim_lr_coef,
+                weight_decay=weight_decay,
+                safeguard_warmup=safeguard_warmup,
+            ),
         ),
     )
     return alias("prodigy", step)

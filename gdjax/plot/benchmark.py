@@ -11,6 +11,10 @@ Each reads a `gdjax.benchmark.report.Results` by its fields and imports nothing 
 - `trajectories_figure`: on a 2-D problem, each optimizer's best run drawn over
   the landscape as the texts draw them (grey contours, markers joined by dotted
   lines).
+
+The first two share their frame (`_panels`): a panel per problem, a line or band
+per optimizer in the same style on every panel, one legend; each keeps only how
+it draws an optimizer and finishes a panel.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def _style(i: int) -> tuple[str, str]:
     return _WIDE_MARKERS[i % len(_WIDE_MARKERS)], _WIDE_COLORS[i % len(_WIDE_COLORS)]
 
 
-def _panels(count: int, width: float = 4.6, height: float = 3.6):
+def _grid(count: int, width: float = 4.6, height: float = 3.6):
     """A figure of ``count`` panels, at most 3 a row; the unused ones hidden."""
     columns = min(3, count)
     rows = math.ceil(count / columns)
@@ -46,6 +50,59 @@ def _cells(results: Any, problem: str) -> list[Any]:
     return [c for c in results.cells if c.problem == problem]
 
 
+class _Panels(NamedTuple):
+    """What a figure of one panel per problem draws of its own; `_panels` does the rest.
+
+    Attributes:
+      line: draws one optimizer's cell on a panel, ``(ax, cell, i)``; ``i``, the
+        optimizer's place on the problem, picks its marker and colour (`_style`).
+      axes: finishes a panel once its cells are drawn, ``(ax, results, problem, cells)``:
+        scales, labels, title, reference lines.
+      title: the figure's title.
+    """
+
+    line: Callable[[Any, Any, int], None]
+    axes: Callable[[Any, Any, str, list[Any]], None]
+    title: str
+
+
+def _panels(results: Any, problems: Sequence[str] | None, draw: _Panels) -> Any:
+    """One panel per problem, one line per optimizer, the legend on the first panel.
+
+    Args:
+      results: a `gdjax.benchmark.report.Results`.
+      problems: the problems to draw, in order; None (or empty) for all.
+      draw: the figure's own drawing.
+
+    Returns:
+      The matplotlib ``Figure``.
+    """
+    chosen = _chosen(results, problems)
+    fig, axes = _grid(len(chosen))
+    for ax, problem in zip(axes, chosen, strict=True):
+        cells = _cells(results, problem)
+        for i, cell in enumerate(cells):
+            draw.line(ax, cell, i)
+        draw.axes(ax, results, problem, cells)
+    # Every panel has the same optimizers in the same styles: one legend serves all.
+    axes[0].legend(fontsize="x-small", ncols=2)
+    fig.suptitle(draw.title)
+    return fig
+
+
+def _chosen(results: Any, problems: Sequence[str] | None) -> list[str]:
+    """The problems to draw, checked against those the results hold."""
+    if isinstance(problems, str):
+        raise TypeError(f"problems: give a sequence of names such as [{problems!r}], not a str")
+    chosen = list(problems or results.problems)
+    unknown = [p for p in chosen if p not in results.problems]
+    if unknown:
+        raise ValueError(
+            f"problems: {unknown!r} not in the results; they hold {list(results.problems)!r}"
+        )
+    return chosen
+
+
 def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> Any:
     """Validation loss of each setting against its learning rate, one panel per problem.
 
@@ -56,29 +113,26 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
 
     Args:
       results: a `gdjax.benchmark.report.Results`.
-      problems: the problems to draw; default all.
+      problems: the problems to draw, names among ``results.problems``; default all.
 
     Returns:
       The matplotlib ``Figure``.
     """
-    problems = list(problems or results.problems)
-    fig, axes = _panels(len(problems))
-    for ax, problem in zip(axes, problems, strict=True):
-        for i, cell in enumerate(_cells(results, problem)):
-            _sensitivity_line(ax, cell, i)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("final validation loss")
-        ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")
-    axes[0].legend(fontsize="x-small", ncols=2)
-    fig.suptitle(f"Sensitivity; bars: the best setting's {results.seeds} seeds (min-max)")
-    return fig
+    title = f"Sensitivity; bars: the best setting's {results.seeds} seeds (min-max)"
+    return _panels(results, problems, _Panels(_sensitivity_line, _sensitivity_axes, title))
+
+
+def _sensitivity_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("final validation loss")
+    ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")
 
 
 def _sensitivity_line(ax, cell: Any, i: int) -> None:
     marker, color = _style(i)
-    axis = list(cell.names).index("learning_rate") if "learning_rate" in cell.names else 0
+    axis = _rate_axis(cell)
     rates = np.asarray(cell.settings, np.float64)[:, axis]
     order = np.argsort(rates, kind="stable")
     rates, loss = rates[order], np.asarray(cell.validation, np.float64)[order]
@@ -86,26 +140,39 @@ def _sensitivity_line(ax, cell: Any, i: int) -> None:
     ax.plot(
         rates[finite], loss[finite], marker=marker, color=color, ms=3, lw=1, label=cell.optimizer
     )
+    # Diverged settings have no loss to plot: mark them above the highest finite one.
     top = np.nanmax(loss[finite]) if finite.any() else 1.0
     diverged = ~np.isfinite(loss)
     if diverged.any():
         ax.plot(rates[diverged], np.full(diverged.sum(), top * 3), "x", color=color, ms=4)
+    _rerun_bar(ax, cell, i)
+
+
+def _rate_axis(cell: Any) -> int:
+    """The column of ``cell.settings`` holding the learning rate (the first if none does)."""
+    return list(cell.names).index("learning_rate") if "learning_rate" in cell.names else 0
+
+
+def _rerun_bar(ax, cell: Any, i: int) -> None:
+    """At the best setting's rate, its reruns' median test loss and min-max range."""
+    marker, color = _style(i)
     test = np.asarray(cell.test_loss, np.float64)
     test = test[np.isfinite(test) & (test > 0)]
-    if cell.best >= 0 and test.size:
-        best_rate = float(np.asarray(cell.settings)[cell.best, axis])
-        median = float(np.median(test))
-        ax.errorbar(
-            [best_rate],
-            [median],
-            yerr=[[median - test.min()], [test.max() - median]],
-            fmt=marker,
-            color=color,
-            ms=8,
-            mfc="none",
-            capsize=4,
-            lw=1.5,
-        )
+    if cell.best < 0 or not test.size:
+        return
+    best_rate = float(np.asarray(cell.settings)[cell.best, _rate_axis(cell)])
+    median = float(np.median(test))
+    ax.errorbar(
+        [best_rate],
+        [median],
+        yerr=[[median - test.min()], [test.max() - median]],
+        fmt=marker,
+        color=color,
+        ms=8,
+        mfc="none",
+        capsize=4,
+        lw=1.5,
+    )
 
 
 def curves_figure(results: Any, problems: Sequence[str] | None = None) -> Any:
@@ -114,27 +181,29 @@ def curves_figure(results: Any, problems: Sequence[str] | None = None) -> Any:
 
     Args:
       results: a `gdjax.benchmark.report.Results`.
-      problems: the problems to draw; default all.
+      problems: the problems to draw, names among ``results.problems``; default all.
 
     Returns:
       The matplotlib ``Figure``.
     """
-    problems = list(problems or results.problems)
-    fig, axes = _panels(len(problems))
-    for ax, problem in zip(axes, problems, strict=True):
-        for i, cell in enumerate(_cells(results, problem)):
-            curves = np.asarray(cell.curves, np.float64)
-            x = np.arange(curves.shape[-1]) + cell.first_step
-            _band(ax, x, curves, _style(i)[1], (cell.optimizer, None))
-        ax.axhline(results.targets[problem], color="k", ls="--", lw=0.8, label="target")
-        ax.set_yscale("log")
-        kind = "epoch" if _cells(results, problem)[0].first_step else "step"
-        ax.set_xlabel(kind)
-        ax.set_ylabel("test loss" if kind == "epoch" else "f(x) − f*")
-        ax.set_title(problem, fontsize="medium")
-    axes[0].legend(fontsize="x-small", ncols=2)
-    fig.suptitle(f"Best settings: mean and min-max over {results.seeds} seeds")
-    return fig
+    title = f"Best settings: mean and min-max over {results.seeds} seeds"
+    return _panels(results, problems, _Panels(_curve_band, _curves_axes, title))
+
+
+def _curve_band(ax, cell: Any, i: int) -> None:
+    curves = np.asarray(cell.curves, np.float64)
+    x = np.arange(curves.shape[-1]) + cell.first_step
+    _band(ax, x, curves, _style(i)[1], (cell.optimizer, None))
+
+
+def _curves_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
+    ax.axhline(results.targets[problem], color="k", ls="--", lw=0.8, label="target")
+    ax.set_yscale("log")
+    # A data problem's curves start after the first epoch, a function's at its start.
+    kind = "epoch" if cells[0].first_step else "step"
+    ax.set_xlabel(kind)
+    ax.set_ylabel("test loss" if kind == "epoch" else "f(x) − f*")
+    ax.set_title(problem, fontsize="medium")
 
 
 class _Path(NamedTuple):
@@ -165,26 +234,12 @@ def trajectories_figure(
     Returns:
       The matplotlib ``Figure``.
     """
-    import jax
-    import jax.numpy as jnp
-
     cells = [c for c in _cells(results, problem) if c.paths is not None and c.best >= 0]
     if not cells:
         raise ValueError(f"trajectories_figure: no 2-D paths recorded for problem {problem!r}")
     fig, ax = subplots(figsize=(7.5, 6))
-    surface = jnp.vectorize(loss, signature="(n)->()")
-    from gdjax.plot.landscapes import contour
-
-    surface = jax.jit(surface)
-    contour(surface, ax, bounds=box, log=_steep(surface, box))
-    ax.set_autoscale_on(False)
-    if minimum is not None:
-        x, y = np.asarray(minimum, np.float64)
-        ax.plot([x], [y], "+", color="k", ms=14, mew=2, zorder=4, label="minimum")
-    runs = {}
-    for cell in cells:
-        points = np.asarray(cell.paths, np.float64)[:seeds]  # (seeds, records, 2)
-        runs[_label(cell)] = _Path(np.swapaxes(points, 0, 1))
+    _landscape(ax, loss, box, minimum)
+    runs = {_label(cell): _best_path(cell, seeds) for cell in cells}
     records = next(iter(runs.values())).positions.shape[0]
     styles = [_style(i) for i in range(len(runs))]
     paths(
@@ -198,6 +253,28 @@ def trajectories_figure(
     )
     ax.set_title(f"{problem}: the best setting of each optimizer, {records - 1} steps")
     return fig
+
+
+def _landscape(ax, loss: Callable[[Any], Any], box: Any, minimum: Any) -> None:
+    """The grey contours of ``loss`` over ``box``, the view fixed to it, the minimum ``+``."""
+    import jax
+    import jax.numpy as jnp
+
+    from gdjax.plot.landscapes import contour
+
+    surface = jax.jit(jnp.vectorize(loss, signature="(n)->()"))
+    contour(surface, ax, bounds=box, log=_steep(surface, box))
+    # The paths are drawn inside the box: a diverged one must not zoom the view out.
+    ax.set_autoscale_on(False)
+    if minimum is not None:
+        x, y = np.asarray(minimum, np.float64)
+        ax.plot([x], [y], "+", color="k", ms=14, mew=2, zorder=4, label="minimum")
+
+
+def _best_path(cell: Any, seeds: int) -> _Path:
+    """The first ``seeds`` reruns' points, as `gdjax.plot.paths` reads them."""
+    points = np.asarray(cell.paths, np.float64)[:seeds]  # (seeds, records, 2)
+    return _Path(np.swapaxes(points, 0, 1))
 
 
 def _steep(surface: Callable[[Any], Any], box: Any) -> bool:

@@ -9,8 +9,8 @@ The optimizer is an argument of the programs, not a constant of them: a run's
 ``hyper`` is its optimizer's data (`gdjax.bound.split`), and the program fills
 the optimizer's skeleton with it (`Filled`). The compiled programs are kept
 (`cached`) on what they close over: the loss, the skeleton, the batching, the
-plan, the layout, the metric and the run axes. So a second `fit` with a new
-learning rate, or a new optimizer of the same kind, compiles nothing.
+plan, the layout (its ``key()``), the metric and the run axes. So a second `fit`
+with a new learning rate, or a new optimizer of the same kind, compiles nothing.
 
 A model may carry state that is not trained (batch normalization's running
 averages): it rides beside the params through every program, each step's loss
@@ -32,7 +32,7 @@ import numpy as np
 
 from gdjax.base import GradientTransformation, apply_updates, extra_args_filter
 from gdjax.bound import Skeleton
-from gdjax.distributed.layout import Layout, OnMesh, RunsOnMesh, SingleDevice
+from gdjax.distributed.layout import Layout, tree_key
 from gdjax.training.data import Batches, epoch_batches, gather, num_examples
 from gdjax.training.options import Batching, Evaluation, Plan
 
@@ -130,7 +130,7 @@ def init_program(
         init = batched(lambda p, h: make_optimizer(h).init(p), ndim, (0, 0))
         return jax.jit(init, out_shardings=state_shardings)
 
-    return cached(("init", make_optimizer, ndim, _tree_key(state_shardings)), make)
+    return cached(("init", make_optimizer, ndim, tree_key(state_shardings)), make)
 
 
 def build(
@@ -153,10 +153,15 @@ def build(
         # Per run: params, state, model state, hyper, key, value, active. Shared:
         # number, limit, data.
         in_axes = (0, 0, 0, 0, 0, None, None, 0, 0, None)
-        return jax.jit(batched(epoch, ndim, in_axes), donate_argnums=(0, 1, 2))
+        # Its outputs where the next epoch takes them: one program for every epoch.
+        return jax.jit(
+            batched(epoch, ndim, in_axes),
+            donate_argnums=(0, 1, 2),
+            out_shardings=layout.epoch_shardings,
+        )
 
     epoch_key = (task.loss_fn, task.make_optimizer, _batching_key(batching), plan, validated)
-    epoch = cached(("epoch", *epoch_key, _layout_key(layout), ndim), make_epoch)
+    epoch = cached(("epoch", *epoch_key, layout.key(), ndim), make_epoch)
     init = init_program(task.make_optimizer, ndim, layout.state_shardings)
     if evaluation is None:
         return Programs(init, epoch, _nothing_to_evaluate)
@@ -201,12 +206,6 @@ def cached(key: Hashable, make: Callable[[], Callable]) -> Callable:
     return program
 
 
-def _tree_key(tree: Any) -> Hashable:
-    """A tree of hashable leaves (shardings) as a key: its structure and leaves."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple(leaves)
-
-
 def _batching_key(batching: Batching) -> Hashable:
     """The batching as a key: a fixed ``order`` by its values."""
     order = batching.order
@@ -214,20 +213,6 @@ def _batching_key(batching: Batching) -> Hashable:
         order = np.asarray(order)
         order = (order.dtype.str, order.shape, order.tobytes())
     return batching._replace(order=order)
-
-
-def _layout_key(layout: Layout) -> Hashable:
-    """What the epoch reads of ``layout``: one device, a mesh's axis and shardings, or
-    the mesh runs are split over. Another layout is compared by identity."""
-    if isinstance(layout, RunsOnMesh):  # first: it is a SingleDevice inside the epoch
-        return RunsOnMesh, layout.parallel.mesh
-    if isinstance(layout, SingleDevice):
-        return SingleDevice
-    if isinstance(layout, OnMesh):
-        parallel = layout.parallel
-        shardings = (layout.param_shardings, layout.state_shardings, layout.grad_shardings)
-        return OnMesh, parallel.mesh, parallel.axis, *(_tree_key(s) for s in shardings)
-    return layout
 
 
 def _nothing_to_evaluate(params: Any, model_state: Any, data: Any) -> tuple[None, None]:

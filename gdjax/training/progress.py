@@ -1,4 +1,11 @@
-"""Showing a run's progress: a tqdm bar over the epochs, or a line per epoch without tqdm."""
+"""Showing progress: the package's one progress bar (`progress_bar`), and the hook that
+shows a training run's epochs with it.
+
+Every long loop of the package (fit's epochs, Hogwild!'s updates, Downpour's
+pushes, the benchmark's runs) shows its progress through `progress_bar`, so the
+optional tqdm import, its fallback without tqdm (`Lines`) and the bar that shows
+nothing (`Quiet`) are written once.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ class Progress(Hook):
         self.bar: Any = None
 
     def start(self, run: RunState) -> None:
-        self.bar = _bar(self.total, self.description)
+        self.bar = progress_bar(self.total, self.description, unit="epoch")
         if run.epochs:  # a resumed run starts part way
             self.bar.update(run.epochs)
 
@@ -41,26 +48,65 @@ def postfix(epoch: Epoch) -> dict[str, str]:
     return shown
 
 
-def _bar(total: int, description: str) -> Any:
+def progress_bar(total: int, description: str, *, unit: str = "it", enabled: bool = True) -> Any:
+    """The one progress bar of the package: tqdm's when installed, else `Lines`.
+
+    tqdm is an optional dependency (the ``train`` extra), so it is imported here,
+    when a bar is first wanted, and nowhere else.
+
+    Args:
+      total: the units of work the bar counts to.
+      description: the label in front of the bar.
+      unit: what one unit of work is called ("epoch", "update", "run"). Default "it".
+      enabled: ``False`` gives a `Quiet` bar that shows nothing. Default True.
+
+    Returns:
+      A ``tqdm.auto.tqdm`` bar, a `Lines` one without tqdm, or a `Quiet` one when
+      disabled; all three have ``n``, ``total``, ``update``, ``set_postfix``,
+      ``set_postfix_str``, ``reset``, ``refresh`` and ``close``.
+    """
+    if not enabled:
+        return Quiet(total, description, unit)
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: a line per epoch instead
-        return Lines(total, description)
-    return tqdm(total=total, desc=description, unit="epoch", dynamic_ncols=True)
+    except ImportError:  # tqdm is optional: a line at each postfix instead
+        return Lines(total, description, unit)
+    return tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True)
 
 
-class Lines:
-    """The part of tqdm's interface that `Progress` uses, as a line per epoch on stderr."""
+class Quiet:
+    """The part of tqdm's interface that the package's bars use, counting and showing nothing."""
 
-    def __init__(self, total: int, description: str) -> None:
-        self.total, self.description, self.n = total, description, 0
+    def __init__(self, total: int, description: str, unit: str = "it") -> None:
+        self.total, self.description, self.unit, self.n = total, description, unit, 0
 
     def update(self, n: int = 1) -> None:
         self.n += n
 
     def set_postfix(self, **values: Any) -> None:
-        shown = ", ".join(f"{k}={v}" for k, v in values.items())
-        print(f"{self.description}: epoch {self.n + 1}/{self.total}, {shown}", file=sys.stderr)
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def reset(self, total: int | None = None) -> None:
+        self.n = 0
+        if total is not None:
+            self.total = total
+
+    def refresh(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
+
+
+class Lines(Quiet):
+    """A bar without tqdm: a line on stderr at each postfix, e.g. ``fit: epoch 2/3, loss=1.5``."""
+
+    def set_postfix(self, **values: Any) -> None:
+        self.set_postfix_str(", ".join(f"{k}={v}" for k, v in values.items()))
+
+    def set_postfix_str(self, text: str) -> None:
+        where = f"{self.description}: {self.unit} {self.n + 1}/{self.total}"
+        print(f"{where}, {text}", file=sys.stderr)

@@ -87,6 +87,12 @@ def _stacked(make_optimizer: Callable[..., GradientTransformation], hyper: dict)
     return data, skeleton
 
 
+# Up to this many runs, one compiled ``init`` is called run by run: XLA compiles a
+# vmapped init (its threefry draws) several times slower than the init alone, and
+# again for every run count, while the per-run calls give the same bits.
+ONE_BY_ONE = 64
+
+
 def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> Any:
     """Every run's params: ``init(fold_in(key, 0))`` per seed, or ``init`` itself (a
     params pytree) broadcast to the run axes ``keys.shape``."""
@@ -95,8 +101,21 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
         return copy(
             jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (*shape, *jnp.shape(x))), init)
         )
-    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys.reshape(-1))
-    params = cached(("initial params", init), lambda: jax.jit(jax.vmap(init)))(init_keys)
+    impl = jax.random.key_impl(keys)
+
+    def one(data: jax.Array) -> Any:
+        return init(jax.random.fold_in(jax.random.wrap_key_data(data, impl=impl), 0))
+
+    data = jax.random.key_data(keys.reshape(-1))
+    if data.shape[0] <= ONE_BY_ONE:
+        program = cached(("initial params", init, str(impl)), lambda: jax.jit(one))
+        rows = np.asarray(data)
+        params = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *map(program, rows))
+    else:
+        program = cached(
+            ("initial params, vmapped", init, str(impl)), lambda: jax.jit(jax.vmap(one))
+        )
+        params = program(data)
     return jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), params)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -182,3 +183,22 @@ def test_names_fixed_and_factories(monkeypatch):
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("shown", ["tqdm", "lines", "none"])
+def test_the_progress_bar_names_each_run(shown, capsys, monkeypatch):
+    # The bar alone: each (optimizer, problem) pair's cell is a stand-in, not a run.
+    monkeypatch.setattr(protocol, "cell", lambda optimizer, problem, *_: optimizer.label)
+    if shown == "tqdm":
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # an import would raise
+    results = protocol.benchmark(["sgd", "adam"], [SQUARE], Budget(2), progress=shown != "none")
+    assert results.cells == ("sgd", "adam")
+    err = capsys.readouterr().err
+    if shown == "tqdm":
+        assert "benchmark" in err and "2/2" in err and "adam on square" in err
+    elif shown == "lines":
+        assert err == "benchmark: run 1/2, sgd on square\nbenchmark: run 2/2, adam on square\n"
+    else:
+        assert "benchmark" not in err

@@ -182,3 +182,32 @@ def test_figures_draw(results, tmp_path):
         ("paths", figures.trajectories_figure(results, "bowl", _square, ((-1.5, 1.5),) * 2)),
     ):
         assert save(fig, tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_panel_figures_share_one_frame(results):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from gdjax.plot import benchmark as figures
+
+    for figure, extra in ((figures.sensitivity_figure, []), (figures.curves_figure, ["target"])):
+        fig = figure(results, ["bowl"])
+        (ax,) = [a for a in fig.axes if a.get_visible()]
+        assert ax.get_title().startswith("bowl")
+        assert ax.get_yscale() == "log"
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == [*results.optimizers, *extra]
+        assert "3 seeds" in fig.get_suptitle()
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("problems", [["nope"], ["bowl", "nope"]])
+def test_panel_figures_name_an_unknown_problem(results, problems):
+    pytest.importorskip("matplotlib")
+    from gdjax.plot import benchmark as figures
+
+    for figure in (figures.sensitivity_figure, figures.curves_figure):
+        with pytest.raises(ValueError, match=r"problems: \['nope'\].*\['bowl'\]"):
+            figure(results, problems)
+        with pytest.raises(TypeError, match="problems: .*not a str"):
+            figure(results, "bowl")

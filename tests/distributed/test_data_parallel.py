@@ -84,6 +84,41 @@ def test_data_parallel_on_four_host_devices_equals_one_device():
     assert "four devices ok" in run_python("-c", FOUR_DEVICES, devices=4)
 
 
+ZERO_COMPILES_ONCE = textwrap.dedent(
+    """
+    import logging, jax, numpy as np, gdjax
+    from jax.sharding import PartitionSpec as P
+    from gdjax.distributed import data_parallel
+    from gdjax.training import Batching, fit, models
+    assert len(jax.devices()) == 4
+    rng = np.random.default_rng(0)
+    train = {"x": rng.normal(size=(64, 256)).astype(np.float32),
+             "y": rng.integers(0, 10, 64).astype(np.int32)}
+    # 256 x 128 weights: Adam's moments of them are split over the devices (ZeRO-1).
+    params = models.mlp_init(jax.random.key(0), sizes=(256, 128, 10))
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger("jax").addHandler(handler)
+    with jax.log_compiles():
+        trained, _ = fit(models.mlp_loss, params, gdjax.adam(0.01), train, epochs=3,
+                         batching=Batching(32), key=1, progress=False,
+                         parallel=data_parallel(state="sharded"))
+    compiled = [m for m in messages if m.startswith("Compiling jit(epoch)")]
+    specs = {repr(leaf.sharding.spec) for leaf in jax.tree.leaves(trained)}
+    print(f"epoch compiled {len(compiled)} times; params specs {sorted(specs)}")
+    """
+)
+
+
+def test_a_zero_1_fit_compiles_its_epoch_once_and_keeps_the_params_layout():
+    """The epoch hands its outputs back as the next epoch takes them: under ZeRO-1 the
+    sharded update would otherwise return the replicated params split, and epoch 2
+    would compile again."""
+    out = run_python("-c", ZERO_COMPILES_ONCE, devices=4)
+    assert "epoch compiled 1 times; params specs ['P()']" in out, out
+
+
 TWO_PROCESSES = (
     textwrap.dedent(
         """

@@ -9,6 +9,7 @@ runs are few and shared by module-scoped fixtures.
 
 import importlib
 import inspect
+import math
 import multiprocessing
 import os
 import re
@@ -193,6 +194,17 @@ def test_result_records_the_run(problem, serial, parallel):
 # --------------------------------------------------------------------------- dying workers
 
 
+def test_the_progress_bar_counts_every_update(problem, capsys):
+    options = OPTIONS._replace(epochs=1)
+    # workers=1.0: a whole float is a count too, and the run gets it as an int.
+    hogwild(logistic_loss, np.zeros(DIM, np.float32), problem, workers=1.0, options=options)
+    assert "hogwild" not in capsys.readouterr().err  # progress=False: no bar
+    hogwild(logistic_loss, np.zeros(DIM), problem, workers=1, options=options, progress=True)
+    shown = capsys.readouterr().err
+    updates = updates_per_worker(2_000, 1, options)[0]  # 2,000 examples in batches of 4: 500
+    assert "hogwild" in shown and f"{updates}/{updates}" in shown and "update" in shown
+
+
 def test_a_worker_that_exits_is_named(problem):
     params0 = np.full(DIM, 0.5, np.float32)
     with pytest.raises(HogwildWorkerError, match=r"worker 1 died \(exit code 3\)") as caught:
@@ -218,25 +230,51 @@ def test_a_worker_that_raises_is_named_and_the_params_are_kept(problem):
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
 def test_workers_must_be_a_positive_integer(problem, workers):
-    with pytest.raises(ValueError, match=r"hogwild: workers must be an integer ≥ 1, got"):
+    with pytest.raises(ValueError, match=r"hogwild: workers must be an integer >= 1, got"):
         hogwild(logistic_loss, np.zeros(DIM), problem, workers=workers)
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (HogwildOptions(learning_rate=0.0), r"options.learning_rate must be a finite number > 0"),
-        (HogwildOptions(learning_rate=float("nan")), r"options.learning_rate must be a finite"),
-        (HogwildOptions(epochs=0), r"options.epochs must be an integer ≥ 1, got 0"),
-        (HogwildOptions(batch_size=0), r"options.batch_size must be an integer ≥ 1, got 0"),
+        (
+            HogwildOptions(learning_rate=0.0),
+            r"options.learning_rate must be in \(0, inf\), got 0.0",
+        ),
+        (
+            HogwildOptions(learning_rate=float("nan")),
+            r"learning_rate must be in \(0, inf\), got nan",
+        ),
+        (HogwildOptions(learning_rate=math.inf), r"learning_rate must be in \(0, inf\), got inf"),
+        (
+            HogwildOptions(learning_rate=True),
+            r"learning_rate must be a number in \(0, inf\), got True",
+        ),
+        (HogwildOptions(learning_rate=lambda t: 0.1), r"learning_rate must be a number in \(0, in"),
+        (HogwildOptions(learning_rate=np.ones(2)), r"learning_rate must be a number in \(0, inf\)"),
+        (HogwildOptions(epochs=0), r"options.epochs must be an integer >= 1, got 0"),
+        (HogwildOptions(epochs=1.5), r"options.epochs must be an integer >= 1, got 1.5"),
+        (HogwildOptions(batch_size=0), r"options.batch_size must be an integer >= 1, got 0"),
         (HogwildOptions(batch_size=1_001), r"batch_size must be ≤ .* \(1000\), got 1001"),
-        (HogwildOptions(record_every=0), r"options.record_every must be a finite number > 0"),
-        (HogwildOptions(timeout=-1.0), r"options.timeout must be a finite number > 0"),
+        (HogwildOptions(seed=-1), r"options.seed must be an integer >= 0, got -1"),
+        (HogwildOptions(record_every=0), r"options.record_every must be in \(0, inf\), got 0"),
+        (HogwildOptions(timeout=-1.0), r"options.timeout must be in \(0, inf\), got -1.0"),
     ],
 )
 def test_options_are_checked(problem, options, message):
     with pytest.raises(ValueError, match=message):
         hogwild(logistic_loss, np.zeros(DIM), problem, workers=2, options=options)
+
+
+def test_checked_options_are_python_numbers():
+    given = HogwildOptions(
+        learning_rate=1, epochs=2.0, batch_size=np.int64(4), timeout=np.float32(3)
+    )
+    checked = hogwild_module._check_options(given, share_size=100)
+    assert checked == given
+    for name, kind in (("learning_rate", float), ("epochs", int), ("batch_size", int)):
+        assert type(getattr(checked, name)) is kind, name
+    assert type(checked.timeout) is float and checked.seed == 0
 
 
 def test_options_must_be_hogwild_options(problem):
@@ -291,7 +329,9 @@ def test_dense_correlated_touches_every_coordinate():
     assert w_star.shape == (50,)
     with pytest.raises(ValueError, match=r"correlation must be in \[0, 1\], got 1.5"):
         dense_correlated(correlation=1.5)
-    with pytest.raises(ValueError, match=r"sparse_logistic: nnz must be an integer ≥ 1, got 0"):
+    with pytest.raises(ValueError, match=r"correlation must be in \[0, 1\], got nan"):
+        dense_correlated(correlation=float("nan"))
+    with pytest.raises(ValueError, match=r"sparse_logistic: nnz must be an integer >= 1, got 0"):
         sparse_logistic(nnz=0)
 
 

@@ -66,3 +66,43 @@ def test_mean_loss_and_predict_go_setting_by_setting_in_chunks():
 
     predictions = _common.predict(apply, params, data["x"], chunk=2)
     assert predictions.shape == (2, 3, 5) and predictions.dtype == np.int32
+
+
+def _program(**changes):
+    program = _common.Program(
+        loss_fn=lambda params, batch: params * batch["x"],
+        init=lambda key: np.float32(0.0),
+        make_optimizer=lambda learning_rate: None,
+        data={"x": np.zeros(4, np.float32), "y": np.zeros(4, np.int32)},
+        seeds=2,
+        settings={"learning_rate": [0.1, 0.2]},
+        batch_size=2,
+        steps=3,
+    )
+    return program._replace(**changes)
+
+
+def test_a_program_shuffles_unless_it_has_an_order():
+    assert _program().batching.shuffle is True and _program().batching.order is None
+    order = np.array([3, 2, 1, 0])
+    batching = _program(order=order).batching
+    assert batching.shuffle is False and batching.order is order and batching.batch_size == 2
+
+
+def test_train_hands_every_part_of_the_program_to_fit_many():
+    import jax.numpy as jnp
+
+    program = _program(epochs=None, evaluation=None, model_state=lambda key: 0)
+    history = object()
+    with mock.patch(
+        "gdjax.experiments._common.fit_many", return_value=(jnp.zeros(2), history)
+    ) as fit_many:
+        trained = _common.train(program, progress=False)
+    args, kwargs = fit_many.call_args
+    assert args == (program.loss_fn, program.init, program.make_optimizer, program.data)
+    assert kwargs["seeds"] == 2 and kwargs["settings"] is program.settings
+    assert (kwargs["epochs"], kwargs["steps"], kwargs["evaluation"]) == (None, 3, None)
+    assert kwargs["model_state"] is program.model_state and kwargs["progress"] is False
+    assert kwargs["batching"].batch_size == 2 and kwargs["batching"].shuffle is True
+    assert trained.history is history and trained.seconds >= 0.0
+    np.testing.assert_array_equal(trained.params, np.zeros(2))

@@ -67,12 +67,15 @@ def test_best_is_chosen_on_validation_not_on_test_and_never_failed():
     lrs, moms = np.array([0.1, 1.0]), np.array([0.0, 0.9])
     validation_loss = np.array([[0.3, 0.1], [0.05, 0.4]])
     test_loss = np.array([[0.01, 0.2], [0.3, 0.4]])  # test would pick (0.1, 0.0)
-    scored = (validation_loss, np.full((2, 2), 0.9), test_loss, np.full((2, 2), 0.8))
     failed = np.array([[False, False], [True, False]])  # the validation minimum diverged
-    best = grid_module._best(lrs, moms, scored, failed)
+    cells = grid_module._Cells(
+        validation_loss, np.full((2, 2), 0.9), test_loss, np.full((2, 2), 0.8), failed
+    )
+    best = grid_module._best(lrs, moms, cells)
     assert (best["learning_rate"], best["momentum"]) == (0.1, 0.9)
     assert best["test_loss"] == 0.2 and best["validation_loss"] == 0.1
-    assert grid_module._best(lrs, moms, scored, np.ones((2, 2), bool)) is None
+    everything_failed = cells._replace(failed=np.ones((2, 2), bool))
+    assert grid_module._best(lrs, moms, everything_failed) is None
 
 
 @pytest.mark.parametrize(

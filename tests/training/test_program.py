@@ -4,10 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import Mesh
 
 import gdjax
 from gdjax.bound import split
-from gdjax.distributed.layout import SingleDevice
+from gdjax.distributed import data_parallel
+from gdjax.distributed.layout import RUN_AXIS, RunParallel, RunsOnMesh, SingleDevice, layout_for
 from gdjax.training import Batching, program
 from gdjax.training.options import Plan
 from gdjax.training.program import (
@@ -100,9 +102,31 @@ def test_the_keys_of_options_compare_values():
     assert program._batching_key(one) != program._batching_key(
         one._replace(order=np.arange(8)[::-1])
     )
-    assert program._layout_key(SingleDevice()) == program._layout_key(SingleDevice())
     data, skeleton = split(gdjax.adam(1e-3))
     assert Filled(skeleton) == Filled(split(gdjax.adam(0.5))[1])
     assert Filled(skeleton) != Filled(split(gdjax.adam(0.5, nesterov=True))[1])
     assert hash(Filled(skeleton)) == hash(Filled(split(gdjax.adam(0.5))[1]))
     assert jax.tree.leaves(Filled(skeleton)(data)) == jax.tree.leaves(gdjax.adam(1e-3))
+
+
+def test_the_epoch_is_shared_exactly_between_layouts_of_equal_keys():
+    def squares(params, batch):  # a loss of its own: no program kept from another test
+        return jnp.sum((batch["x"] - params["w"]) ** 2, axis=-1)
+
+    data = {"x": np.zeros((8, 2), np.float32)}
+    task = Task(Stateless(squares), Filled(split(gdjax.adam(0.1))[1]), data)
+    plan = Plan(examples=8, per_epoch=2, lengths=(2,))
+    params = {"w": np.zeros(2, np.float32)}
+
+    def epoch(layout):
+        return program.build(task, Batching(4), None, plan, layout, 0).epoch
+
+    one_device = Mesh(np.array(jax.devices()[:1]), ("data",))
+    state = jax.eval_shape(gdjax.adam(0.1).init, params)
+    meshes = [layout_for(data_parallel(one_device), params, lambda: state) for _ in range(2)]
+    runs = RunsOnMesh(RunParallel(Mesh(np.array(jax.devices()[:1]), (RUN_AXIS,)), (1,)))
+    assert epoch(SingleDevice()) is epoch(SingleDevice())
+    assert epoch(meshes[0]) is epoch(meshes[1])  # equal meshes and specs: one program
+    # A RunsOnMesh places as a SingleDevice inside the epoch, yet compiles for its mesh.
+    programs = [epoch(SingleDevice()), epoch(meshes[0]), epoch(runs)]
+    assert len({id(p) for p in programs}) == 3

@@ -4,8 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import gdjax
+from gdjax.training import models, runs
 from gdjax.training.runs import grid
 
 
@@ -42,3 +44,18 @@ def test_closures_made_per_call_are_built_inside_the_program():
         {"w": jnp.zeros(3)}
     )
     assert jax.tree.leaves(state) == []
+
+
+@pytest.mark.parametrize("init", [lambda k: models.mlp_init(k, (8, 6, 3)), models.cnn_init])
+def test_initial_params_run_by_run_are_the_vmapped_draws_bitwise(init):
+    # Up to runs.ONE_BY_ONE runs, one compiled init is called per run (it compiles
+    # several times faster than a vmapped one); beyond, the vmapped program runs.
+    # Both must give every run what one jitted vmap over the seeds' keys gives.
+    keys = jax.random.split(jax.random.key(3), 2 * (runs.ONE_BY_ONE + 1))
+    expected = jax.jit(jax.vmap(init))(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys))
+    few = runs.initial_params(init, keys[:6].reshape(2, 3))
+    many = runs.initial_params(init, keys.reshape(2, -1))
+    for got, count in ((few, 6), (many, len(keys))):
+        flat = jax.tree.map(lambda x, n=count: x.reshape(n, *x.shape[2:]), got)
+        for a, b in zip(jax.tree.leaves(flat), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_array_equal(a, b[:count])

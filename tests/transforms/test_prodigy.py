@@ -5,9 +5,15 @@ import optax
 import optax.contrib
 import pytest
 
+import gdjax
 from gdjax.base import GradientTransformation
 from gdjax.bound import bind
-from gdjax.transforms.prodigy import ProdigyState, _prodigy_init, _prodigy_update
+from gdjax.transforms.prodigy import (
+    ProdigyHyperparams,
+    ProdigyState,
+    _prodigy_init,
+    _prodigy_update,
+)
 from tests.helpers import assert_moved, assert_trees_close, nested_params, run
 
 HYPER = {
@@ -22,6 +28,13 @@ HYPER = {
 }
 
 
+def _transformation(**changes) -> GradientTransformation:
+    h = ProdigyHyperparams(**{**HYPER, **changes})
+    return GradientTransformation(
+        bind(_prodigy_init, estim_lr0=h.estim_lr0), bind(_prodigy_update, hyper=h)
+    )
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -32,9 +45,7 @@ HYPER = {
 )
 def test_module_functions_match_optax_contrib_over_300_steps(changes):
     h = {**HYPER, **changes}
-    ours = GradientTransformation(
-        bind(_prodigy_init, estim_lr0=h["estim_lr0"]), bind(_prodigy_update, **h)
-    )
+    ours = _transformation(**changes)
     params = nested_params()
     got, got_state = run(ours, params)
     want, want_state = run(optax.contrib.prodigy(**h), params)
@@ -51,7 +62,7 @@ def test_state_names_are_optax_contribs():
 
 def test_zero_gradients_keep_d_where_optax_gives_nan():
     params = jnp.array([1.0, -2.0])
-    init, update = bind(_prodigy_init, estim_lr0=1e-6), bind(_prodigy_update, **HYPER)
+    init, update = _transformation()
     u, state = update(jnp.zeros(2), init(params), params)
     np.testing.assert_array_equal(u, 0.0)
     assert float(state.estim_lr) == np.float32(1e-6)
@@ -62,7 +73,7 @@ def test_zero_gradients_keep_d_where_optax_gives_nan():
 
 def test_scalars_are_at_least_float32_and_the_rest_follows_the_params():
     params = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.bfloat16)}
-    init, update = bind(_prodigy_init, estim_lr0=1e-6), bind(_prodigy_update, **HYPER)
+    init, update = _transformation()
     state = init(params)
     assert state.estim_lr.dtype == state.numerator_weighted.dtype == jnp.float32
     g = jax.tree.map(lambda p: -p, params)
@@ -82,7 +93,19 @@ def test_params0_is_an_array_for_python_float_leaves():
 
 
 def test_update_needs_the_params():
-    update = bind(_prodigy_update, **HYPER)
+    update = bind(_prodigy_update, hyper=ProdigyHyperparams(**HYPER))
     state = bind(_prodigy_init, estim_lr0=1e-6)(jnp.ones(2))
     with pytest.raises(ValueError, match="prodigy needs the params"):
         update(jnp.ones(2), state)
+
+
+def test_hyperparameters_bound_whole_are_found_and_replaced_by_name():
+    tx = _transformation()
+    assert gdjax.tree.get(tx, "estim_lr_coef") == 1.0
+    schedule = gdjax.schedules.linear(0.0, 1.0, 20)
+    changes = {"learning_rate": schedule, "estim_lr_coef": 2.0, "safeguard_warmup": True}
+    params = nested_params()
+    got, _ = run(gdjax.tree.set(tx, **changes), params, steps=30)
+    want, _ = run(_transformation(**changes), params, steps=30)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_array_equal(a, b)
