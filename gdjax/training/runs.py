@@ -109,8 +109,8 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
     data = jax.random.key_data(keys.reshape(-1))
     if data.shape[0] <= ONE_BY_ONE:
         program = cached(("initial params", init, str(impl)), lambda: jax.jit(one))
-        rows = np.asarray(data)
-        params = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *map(program, rows))
+        # Stacked where they were drawn: no round trip through the host.
+        params = jax.tree.map(lambda *xs: jnp.stack(xs), *map(program, data))
     else:
         program = cached(
             ("initial params, vmapped", init, str(impl)), lambda: jax.jit(jax.vmap(one))
