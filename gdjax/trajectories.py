@@ -7,11 +7,14 @@ devices the ensemble is sharded over them with ``jax.sharding``.
 
 Recorded histories are time-major, ``(records, starts, ...)``: each step of the
 scan writes one contiguous slab, so recording every step of 10k starts costs
-no transpose (see ``benchmarks/trajectories.py``). Recording every step, the
-loop body has no branch (the step after the end is taken and dropped), so the
-compiled loop is the hand-written ``scan(vmap)``'s; state that does not depend
-on the start (Adam's count) stays one scalar, as in a hand-written
-``vmap(scan)``.
+no transpose after the run (see ``benchmarks/trajectories.py``). Inside the
+loop the starts are laid out coordinate-major: coordinate ``i`` of every
+start is one contiguous row, which XLA on CPU runs faster than the
+start-major layout of a hand-written ``scan(vmap)``. State that does not
+depend on the start (Adam's count) stays one value, as in a hand-written
+``vmap(scan)``; which state that is, is read from the optimizer's jaxprs.
+Recording every step, the loop body has no branch (the step after the end is
+taken and dropped).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.extend.core as jex
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
@@ -216,12 +220,12 @@ def _simulate(
 ) -> dict:
     """Traced body shared by `run` and `sweep`: descends from every start at once.
 
-    Written for one start (`_Descent`) and vmapped over the starts, so that state
-    that does not depend on the start (Adam's step count) stays one scalar:
-    batched by hand, as ``vmap(init)``, it becomes one count per start, and Adam's
-    bias correction then computes ``b**count`` for every start at every step.
-    Start ``n`` is run ``first + n`` of the ensemble: its state's keys are folded
-    with that index.
+    Written for one start (`_Descent`) and run for all of them as an `_Ensemble`:
+    a scan over steps of a vmap over the starts, whose carry keeps the start
+    axis last (coordinate-major), and keeps state that does not depend on the
+    start (Adam's step count) as one value.
+    Start ``n`` is run ``first + n`` of the ensemble: its state's keys are
+    folded with that index.
 
     Args:
       optimizer: the gradient transformation to run.
@@ -240,14 +244,70 @@ def _simulate(
     limit = jnp.finfo(starts.dtype).max if o.bound is None else o.bound
     descent = _Descent(optimizer, fn, o, iterate, starts.shape[1], limit)
     indices = first + jnp.arange(len(starts), dtype=jnp.int32)
-    return jax.vmap(descent.one, out_axes=descent.out_axes())(starts, indices)
+    flags = _per_start(descent, starts[0], indices[0])
+    axes = jax.tree.map(lambda per_start: -1 if per_start else None, flags)
+    return _Ensemble(descent, axes).run(starts, indices)
+
+
+def _per_start(descent: _Descent, x0: jax.Array, index: jax.Array) -> dict:
+    """Which leaves of the carry may differ between starts (True) and which cannot.
+
+    A leaf that depends on neither the start nor the run index, at the start or
+    after any number of steps, is the same for every start and is kept once
+    (Adam's step count); a momentum starts at zeros but is per start after one
+    step. The fixed point of one step's dependence, as scan's batching rule
+    finds it, read conservatively from the jaxprs (`_dependence`).
+    """
+    shapes = jax.eval_shape(descent.start, x0, index)
+    flags = _depends(descent.start, (x0, index), (True, True))
+    while True:
+        stepped = _depends(descent.stepped, (shapes,), (flags,))
+        merged = jax.tree.map(lambda a, b: a or b, flags, stepped)
+        if jax.tree.leaves(merged) == jax.tree.leaves(flags):
+            return flags
+        flags = merged
+
+
+def _depends(f: Callable, args: tuple, flags: tuple) -> Any:
+    """For each output leaf of ``f(*args)``, whether it may depend on the input leaves
+    flagged True in ``flags`` (a tree of bools shaped like ``args``)."""
+    closed, shapes = jax.make_jaxpr(f, return_shape=True)(*args)
+    outputs = _dependence(closed.jaxpr, jax.tree.leaves(flags))
+    return jax.tree.unflatten(jax.tree.structure(shapes), outputs)
+
+
+_CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
+
+
+def _dependence(jaxpr: jex.Jaxpr, flags: list[bool]) -> list[bool]:
+    """Which outputs of ``jaxpr`` may depend on its inputs flagged True.
+
+    Conservative: every output of an equation depends on all of its inputs (a
+    loop's or a branch's outputs on all of theirs), except that calls (a
+    nested jit) are read inside. Constants (the hyperparameters) depend on
+    nothing flagged.
+    """
+    depends = dict(zip(jaxpr.invars, flags, strict=True))
+
+    def flagged(var) -> bool:
+        return not isinstance(var, jex.Literal) and depends.get(var, False)
+
+    for eqn in jaxpr.eqns:
+        inputs = [flagged(var) for var in eqn.invars]
+        body = eqn.params.get("jaxpr") if eqn.primitive.name in _CALLS else None
+        if body is not None:
+            outputs = _dependence(getattr(body, "jaxpr", body), inputs)
+        else:
+            outputs = [any(inputs)] * len(eqn.outvars)
+        depends.update(zip(eqn.outvars, outputs, strict=True))
+    return [flagged(var) for var in jaxpr.outvars]
 
 
 # eq=False: compared by identity, as its fields may hold traced values (a sweep's
 # hyperparameters) that cannot be compared.
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Descent:
-    """One start's descent, in the pieces `_simulate` vmaps: what they share.
+    """One start's descent: the pieces that `_Ensemble` runs for every start.
 
     The carry is a dict: the params ``x``, the optimizer ``state``, the steps
     taken ``k``, and the clocks that the options ask for: ``diverged`` (with a
@@ -265,17 +325,6 @@ class _Descent:
     def tracking(self) -> bool:
         """Whether the settling time is measured: a tolerance and minima to measure it to."""
         return self.options.tol is not None and bool(self.options.minima)
-
-    @property
-    def chunks(self) -> int:
-        """The full chunks of ``record_every`` steps (0: nothing is recorded)."""
-        every = self.options.record_every
-        return self.options.num_steps // every if every else 0
-
-    @property
-    def rest(self) -> int:
-        """The steps after the last full chunk (all of them when nothing is recorded)."""
-        return self.options.num_steps - self.chunks * self.options.record_every
 
     # The two checks reduce over the few coordinates of a point; unrolled, they fuse
     # into the step (as reductions over a size-2 axis, XLA on CPU ran them ten times
@@ -297,7 +346,7 @@ class _Descent:
         """The carry at step 0 from ``x0``, run ``index`` of the ensemble."""
         # Without a bound, non-finite params are the only divergence, and they stay
         # non-finite (NaN absorbs, inf + finite = inf, inf - inf = NaN): checking the
-        # end (`result`) is exact and costs nothing per step.
+        # end (`finals`) is exact and costs nothing per step.
         state = for_run(self.optimizer.init(x0), index)
         carry = {"x": x0, "state": state, "k": jnp.zeros([], jnp.int32)}
         if self.options.bound is not None:
@@ -305,6 +354,10 @@ class _Descent:
         if self.tracking:
             carry["settled"] = jnp.where(self.within_tol(x0), 0, -1).astype(jnp.int32)
         return carry
+
+    def value_and_grad(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``fn(x)`` and its gradient."""
+        return jax.value_and_grad(self.fn)(x)
 
     def advance(self, carry: dict, value: jax.Array, grads: jax.Array) -> dict:
         """The carry one step on, given the value and gradient at its point."""
@@ -324,10 +377,89 @@ class _Descent:
             )
         return carry
 
-    @functools.cached_property
-    def value_and_grad(self) -> Callable:
-        """``x -> (fn(x), grad fn(x))``."""
-        return jax.value_and_grad(self.fn)
+    def stepped(self, carry: dict) -> dict:
+        """The carry one step on."""
+        return self.advance(carry, *self.value_and_grad(carry["x"]))
+
+    def entries(self, x: jax.Array, value: jax.Array, state: Any) -> dict:
+        """One record: the point, its value, and the state and iterate if asked for."""
+        recorded = {"positions": x, "values": value}
+        if self.options.record_state:
+            recorded["states"] = state
+        if self.iterate is not None:
+            recorded["iterates"] = self.iterate(x, state)
+        return recorded
+
+    def finals(self, carry: dict, x: jax.Array, value: jax.Array) -> dict:
+        """The end of the run: its point ``x`` and the value there, and its clocks."""
+        # A finite point whose value overflowed diverged too.
+        diverged = self.out_of_bounds(x) | ~jnp.isfinite(value)
+        return {
+            "final": x,
+            "final_value": value,
+            "diverged": carry["diverged"] | diverged if "diverged" in carry else diverged,
+            "steps_to_tol": carry["settled"] if self.tracking else jnp.int32(-1),
+        }
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Ensemble:
+    """Every start's descent at once: a scan over steps of a vmap of `_Descent`'s pieces.
+
+    The carry is coordinate-major: a leaf that differs between starts has the
+    start axis last, so that coordinate ``i`` of every start's point is one
+    contiguous row; a leaf that is the same for every start (`_per_start`) is
+    kept once. ``axes`` gives each leaf of the carry its start axis (-1, or
+    None when shared). Vmapping the whole scan instead would put every
+    carried start axis first (scan's batching rule moves them there).
+
+    Measured at 10k starts x 1000 steps on two_gaussians against the
+    start-major layout of a vmapped scan: 0.79-0.85x the time recording every
+    step and 0.70-1.03x for final points only, over the texts' seven
+    optimizers (`benchmarks/trajectories.py` has the hand-written peers).
+    """
+
+    descent: _Descent
+    axes: dict
+
+    @staticmethod
+    def each(f: Callable, in_axes: Any, out_axes: Any = -1) -> Callable:
+        """``f`` for every start; inputs and outputs carry the start axis last by default."""
+        return jax.vmap(f, in_axes=in_axes, out_axes=out_axes)
+
+    @property
+    def chunks(self) -> int:
+        """The full chunks of ``record_every`` steps (0: nothing is recorded)."""
+        every = self.descent.options.record_every
+        return self.descent.options.num_steps // every if every else 0
+
+    @property
+    def rest(self) -> int:
+        """The steps after the last full chunk (all of them when nothing is recorded)."""
+        o = self.descent.options
+        return o.num_steps - self.chunks * o.record_every
+
+    def value_and_grad(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Every start's value ``(N,)`` and gradient ``(D, N)``.
+
+        The gradient of the values' sum, which for each start is its own, as the
+        starts are independent. (Vmapping the gradient instead gave it the start
+        axis first, and XLA transposed it back to the carry's layout at every
+        step: 1.2-1.8x the time.)
+        """
+        values = self.each(self.descent.fn, -1)
+
+        def total(x):
+            value = values(x)
+            return value.sum(), value
+
+        (_, value), grads = jax.value_and_grad(total, has_aux=True)(x)
+        return value, grads
+
+    def advance(self, carry: dict, value: jax.Array, grads: jax.Array) -> dict:
+        """Every start's carry one step on, given their values and gradients."""
+        advance = self.each(self.descent.advance, (self.axes, -1, -1), self.axes)
+        return advance(carry, value, grads)
 
     @functools.cached_property
     def step(self) -> Callable:
@@ -349,74 +481,46 @@ class _Descent:
             carry, _ = jax.lax.scan(self.step, carry, None, length=count)
         return carry
 
-    def entries(self, x: jax.Array, value: jax.Array, state: Any) -> dict:
-        """One record: the point, its value, and the state and iterate if asked for."""
-        recorded = {"positions": x, "values": value}
-        if self.options.record_state:
-            recorded["states"] = state
-        if self.iterate is not None:
-            recorded["iterates"] = self.iterate(x, state)
-        return recorded
-
     def record_row(self, carry: dict, row: jax.Array) -> tuple[dict, dict]:
         """The recording scan's body: records the carry, then advances to the next record.
 
         That is ``record_every`` steps, and the rest of ``num_steps`` after the last
-        full chunk; the extra last row records the end. `row` is not batched, so
-        under vmap the conds stay branches, and scan stacks the records (rows,
-        starts, ...) with no copy or transpose.
+        full chunk; the extra last row records the end. `row` is the same for every
+        start, so the conds stay branches. A row's records are start-major (XLA
+        writes them transposed into the history, and that is faster than a
+        coordinate-major history transposed at the end), so scan stacks them
+        ``(rows, starts, ...)``.
         """
-        chunks, rest = self.chunks, self.rest
-        value, grads = self.value_and_grad(carry["x"])  # the value comes with the gradient
-        record = self.entries(carry["x"], value, carry["state"])
-        if self.options.record_every == 1:
+        every = self.descent.options.record_every
+        value, grads = self.value_and_grad(carry["x"])  # one pass for both
+        entries = self.each(self.descent.entries, (-1, -1, self.axes["state"]), 0)
+        record = entries(carry["x"], value, carry["state"])
+        if every == 1:
             stepped = self.advance(carry, value, grads)
-            return _unless_last(carry, stepped, row == chunks), record
+            return _unless_last(carry, stepped, row == self.chunks), record
 
         def chunk(carry):
-            return self.steps(self.advance(carry, value, grads), self.options.record_every - 1)
+            return self.steps(self.advance(carry, value, grads), every - 1)
 
-        carry = jax.lax.cond(row < chunks, chunk, lambda c: c, carry)
-        if rest:
+        carry = jax.lax.cond(row < self.chunks, chunk, lambda c: c, carry)
+        if self.rest:
             carry = jax.lax.cond(
-                row == chunks - 1, lambda c: self.steps(c, rest), lambda c: c, carry
+                row == self.chunks - 1, lambda c: self.steps(c, self.rest), lambda c: c, carry
             )
         return carry, record
 
-    def descend(self, carry: dict) -> tuple[dict, dict | None]:
-        """The carry at the end and the history of records (None if nothing is recorded)."""
+    def run(self, starts: jax.Array, indices: jax.Array) -> dict:
+        """The finals (start axis 0) and, when recording, the histories (start axis 1)."""
+        d = self.descent
+        carry = self.each(d.start, 0, self.axes)(starts, indices)
         if not self.chunks:
-            return self.steps(carry, self.rest), None
-        return jax.lax.scan(self.record_row, carry, jnp.arange(self.chunks + 1))
-
-    def result(self, carry: dict, history: dict | None) -> dict:
-        """The finals, and the history if recorded, from the carry at the end."""
+            carry = self.steps(carry, self.rest)
+            x, value = carry["x"], self.each(d.fn, -1)(carry["x"])
+            return self.each(d.finals, (self.axes, -1, -1), 0)(carry, x, value)
+        carry, history = jax.lax.scan(self.record_row, carry, jnp.arange(self.chunks + 1))
         # The last record is the end (recording every step, the carry went one step on).
-        x = carry["x"] if history is None else history["positions"][-1]
-        final_value = self.fn(x) if history is None else history["values"][-1]
-        # A finite point whose value overflowed diverged too.
-        diverged = self.out_of_bounds(x) | ~jnp.isfinite(final_value)
-        out = {
-            "final": x,
-            "final_value": final_value,
-            "diverged": carry["diverged"] | diverged if "diverged" in carry else diverged,
-            "steps_to_tol": carry["settled"] if self.tracking else jnp.int32(-1),
-        }
-        return out if history is None else {**out, **history}
-
-    def one(self, x0: jax.Array, index: jax.Array) -> dict:
-        """The whole descent from ``x0``, run ``index`` of the ensemble."""
-        return self.result(*self.descend(self.start(x0, index)))
-
-    def out_axes(self) -> dict:
-        """Where `one`'s outputs get the start axis: histories are time-major."""
-        history = ["positions", "values"] if self.chunks else []
-        if self.chunks and self.options.record_state:
-            history.append("states")
-        if self.chunks and self.iterate is not None:
-            history.append("iterates")
-        finals = {"final": 0, "final_value": 0, "diverged": 0, "steps_to_tol": 0}
-        return {**finals, **dict.fromkeys(history, 1)}
+        x, value = history["positions"][-1], history["values"][-1]
+        return {**self.each(d.finals, (self.axes, 0, 0), 0)(carry, x, value), **history}
 
 
 def _unless_last(carry: dict, stepped: dict, last: jax.Array) -> dict:
@@ -499,7 +603,7 @@ def _device_batch(mesh: Mesh | None, array: np.ndarray) -> jax.Array:
     """Puts the batch on the devices: padded (by repeating the last row) to a multiple
     of their number and sharded along its first axis; as it is with one device."""
     if mesh is None:
-        return jax.device_put(array)  # (jnp.asarray would compile a staging program)
+        return array  # the program takes it in (a device_put first cost 2% of a 20 ms run)
     extra = -len(array) % mesh.devices.size
     if extra:
         array = np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])

@@ -4,6 +4,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,6 +107,46 @@ def test_run_equals_the_per_start_python_loop(optimizer):
         result.values, landscapes.two_gaussians.fn(expected), rtol=1e-5, atol=1e-6
     )
     np.testing.assert_allclose(result.final, expected[-1], rtol=1e-5, atol=1e-6)
+
+
+def _start_flags(optimizer, fn=landscapes.two_gaussians.fn):
+    """The carry leaves of a run that `_per_start` keeps per start (True) or once (False)."""
+    options = T._options(10, 1, False, None, None, None)
+    descent = T._Descent(optimizer, fn, options, None, 2, 1e30)
+    return T._per_start(descent, jnp.zeros(2), jnp.int32(0))
+
+
+def test_state_is_kept_once_only_where_no_start_can_change_it():
+    adam = _start_flags(gdjax.adam(0.1))
+    # Adam's count is one scalar for the ensemble; its moments, start at zeros or not,
+    # are per start after one step.
+    assert jax.tree.leaves(adam["state"]) == [False, True, True]
+    assert adam["x"] and not adam["k"]
+    momentum = _start_flags(gdjax.sgd(0.1, momentum=0.9))
+    assert jax.tree.leaves(momentum["state"]) == [True]
+    # Noise keys are folded with each run's index: per start though no gradient reaches them.
+    noisy = _start_flags(gdjax.noisy_sgd(0.1, key=3))
+    assert any(jax.tree.leaves(noisy["state"]))
+    # A line search keeps scalars that differ between starts (its step, the value
+    # there); L-BFGS's count does not. A rule by shape would share all of them.
+    lbfgs = _start_flags(optax.lbfgs(), landscapes.rosenbrock.fn)
+    count, _, search = lbfgs["state"]
+    assert not count.count
+    assert search.learning_rate and search.value and search.info.num_linesearch_steps
+
+
+def test_a_line_search_from_many_starts_equals_each_start_alone():
+    land = landscapes.rosenbrock
+    starts = np.array([[-1.5, 2.0], [-1.0, 1.5], [0.5, -0.5], [1.2, 1.2]], np.float32)
+    together = T.run(optax.lbfgs(), land, starts, 15, record_state=True)
+    for n, start in enumerate(starts):
+        alone = T.run(optax.lbfgs(), land, start[None], 15, record_state=True)
+        np.testing.assert_allclose(together.positions[:, n], alone.positions[:, 0], rtol=1e-5)
+        steps = together.states[2].learning_rate[:, n], alone.states[2].learning_rate[:, 0]
+        np.testing.assert_allclose(*steps, rtol=1e-5)
+    # The runs took different line-search steps: had they shared one, they would not.
+    steps = np.asarray(together.states[2].learning_rate)
+    assert (steps != steps[:, :1]).any()
 
 
 def test_record_every_keeps_every_kth_step_and_the_end():

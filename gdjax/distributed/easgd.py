@@ -129,6 +129,39 @@ def _workers(owner: str, tree_: Any, num_workers: int, name: str) -> None:
             )
 
 
+def _check_moving_rate(
+    owner: str, alpha: Any, rho: Any, learning_rate: Any, num_workers: int
+) -> None:
+    """The moving rate is given as ``alpha``, or as ``rho`` with ``learning_rate``, in
+    ``[0, 1/num_workers]``; it is checked where its values are concrete."""
+    if alpha is not None and (rho is not None or learning_rate is not None):
+        raise ValueError(
+            f"{owner}: give alpha, or rho with learning_rate (alpha = learning_rate * rho), "
+            f"not both; got alpha={alpha!r}, rho={rho!r}, learning_rate={learning_rate!r}"
+        )
+    if alpha is None and rho is None:
+        raise ValueError(
+            f"{owner}: give the moving rate alpha in [0, 1/num_workers], or the elasticity "
+            "rho with the workers' learning_rate (alpha = learning_rate * rho)"
+        )
+    if rho is not None and learning_rate is None:
+        raise ValueError(
+            f"{owner}: rho needs the workers' learning_rate (alpha = learning_rate * rho), "
+            f"got rho={rho!r} alone"
+        )
+    if alpha is not None:
+        _check_alpha(owner, alpha, num_workers, "alpha")
+    else:
+        if callable(rho):
+            raise ValueError(f"{owner}: rho must be a number or an array, got {rho!r}")
+        check_range(owner, "rho", rho, "[0, inf)")
+        check_range(owner, "learning_rate", learning_rate, "[0, inf)")
+        rate, elasticity = _concrete(learning_rate), _concrete(rho)
+        if rate is not None and elasticity is not None:  # tracers and schedules: data
+            product = rate.astype(np.float64) * elasticity.astype(np.float64)
+            _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
+
+
 def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
     if not isinstance(mesh, Mesh):
         raise ValueError(f"{owner}: mesh must be a jax.sharding.Mesh, got {mesh!r}")
@@ -217,6 +250,24 @@ def _wait(operands):
     return local_updates, center
 
 
+def _check_update(updates: Any, state: Any, params: Any, num_workers: int) -> None:
+    """``update``'s inputs: the workers' params and updates, and easgd's own state."""
+    owner = "easgd"
+    if params is None:
+        raise ValueError(
+            f"{owner}: update needs the workers' params (the elastic force pulls them "
+            "toward the center): tx.update(grads, state, params)"
+        )
+    if not isinstance(state, EasgdState):
+        raise ValueError(
+            f"{owner}: the state must be the EasgdState that easgd's init returned, "
+            f"got {type(state).__name__}"
+        )
+    _workers(owner, params, num_workers, "params")
+    tree.check_shapes(params, updates, ("params", "updates"))
+    tree.check_structure(params, state.center, ("params", "state"))
+
+
 def _easgd_update(
     updates,
     state,
@@ -232,20 +283,7 @@ def _easgd_update(
     num_workers,
     **extra,
 ):
-    owner = "easgd"
-    if params is None:
-        raise ValueError(
-            f"{owner}: update needs the workers' params (the elastic force pulls them "
-            "toward the center): tx.update(grads, state, params)"
-        )
-    if not isinstance(state, EasgdState):
-        raise ValueError(
-            f"{owner}: the state must be the EasgdState that easgd's init returned, "
-            f"got {type(state).__name__}"
-        )
-    _workers(owner, params, num_workers, "params")
-    tree.check_shapes(params, updates, ("params", "updates"))
-    tree.check_structure(params, state.center, ("params", "state"))
+    _check_update(updates, state, params, num_workers)
     keep = extra_args_filter(local_update)
     local_updates, local_state = jax.vmap(
         lambda g, s, p, e: local_update(g, s, p, **e), axis_size=num_workers
@@ -344,32 +382,7 @@ def easgd(
         )
     num_workers = _structural_int(owner, "num_workers", num_workers, 1)
     tau = _structural_int(owner, "tau", tau, 1)
-    if alpha is not None and (rho is not None or learning_rate is not None):
-        raise ValueError(
-            f"{owner}: give alpha, or rho with learning_rate (alpha = learning_rate * rho), "
-            f"not both; got alpha={alpha!r}, rho={rho!r}, learning_rate={learning_rate!r}"
-        )
-    if alpha is None and rho is None:
-        raise ValueError(
-            f"{owner}: give the moving rate alpha in [0, 1/num_workers], or the elasticity "
-            "rho with the workers' learning_rate (alpha = learning_rate * rho)"
-        )
-    if rho is not None and learning_rate is None:
-        raise ValueError(
-            f"{owner}: rho needs the workers' learning_rate (alpha = learning_rate * rho), "
-            f"got rho={rho!r} alone"
-        )
-    if alpha is not None:
-        _check_alpha(owner, alpha, num_workers, "alpha")
-    else:
-        if callable(rho):
-            raise ValueError(f"{owner}: rho must be a number or an array, got {rho!r}")
-        check_range(owner, "rho", rho, "[0, inf)")
-        check_range(owner, "learning_rate", learning_rate, "[0, inf)")
-        rate, elasticity = _concrete(learning_rate), _concrete(rho)
-        if rate is not None and elasticity is not None:  # tracers and schedules: data
-            product = rate.astype(np.float64) * elasticity.astype(np.float64)
-            _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
+    _check_moving_rate(owner, alpha, rho, learning_rate, num_workers)
     if mesh is not None:
         _check_mesh(owner, mesh, axis, num_workers)
     # The worker count and tau shape the program (vmap size, the cond): options. The
