@@ -246,7 +246,8 @@ def _simulate(
     indices = first + jnp.arange(len(starts), dtype=jnp.int32)
     flags = _per_start(descent, starts[0], indices[0])
     axes = jax.tree.map(lambda per_start: -1 if per_start else None, flags)
-    return _Ensemble(descent, axes).run(starts, indices)
+    costly = _costly(descent.value_and_grad, starts[0])
+    return _Ensemble(descent, axes, materialize=costly).run(starts, indices)
 
 
 def _per_start(descent: _Descent, x0: jax.Array, index: jax.Array) -> dict:
@@ -274,6 +275,28 @@ def _depends(f: Callable, args: tuple, flags: tuple) -> Any:
     closed, shapes = jax.make_jaxpr(f, return_shape=True)(*args)
     outputs = _dependence(closed.jaxpr, jax.tree.leaves(flags))
     return jax.tree.unflatten(jax.tree.structure(shapes), outputs)
+
+
+# Primitives that cost far more than a multiply-add: XLA on CPU evaluates them by
+# polynomial approximations tens of instructions long.
+_TRANSCENDENTAL = frozenset(
+    {"exp", "exp2", "expm1", "log", "log1p", "pow", "sin", "cos", "tan", "tanh", "logistic"}
+    | {"sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "cbrt"}
+    | {"erf", "erfc", "erf_inv", "lgamma", "digamma"}
+)
+
+
+def _costly(f: Callable, *args: Any) -> bool:
+    """Whether ``f``'s jaxpr (nested ones too) evaluates a transcendental function."""
+
+    def holds(jaxpr: jex.Jaxpr) -> bool:
+        return any(
+            eqn.primitive.name in _TRANSCENDENTAL
+            or any(holds(inner) for inner in jex.jaxprs_in_params(eqn.params))
+            for eqn in jaxpr.eqns
+        )
+
+    return holds(jax.make_jaxpr(f)(*args).jaxpr)
 
 
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
@@ -417,10 +440,13 @@ class _Ensemble:
     start-major layout of a vmapped scan: 0.79-0.85x the time recording every
     step and 0.70-1.03x for final points only, over the texts' seven
     optimizers (`benchmarks/trajectories.py` has the hand-written peers).
+    With ``materialize`` (a costly function), the steps that record nothing
+    write the gradient out first (`value_and_grad`).
     """
 
     descent: _Descent
     axes: dict
+    materialize: bool  # the plain steps write the gradient out (see value_and_grad)
 
     @staticmethod
     def each(f: Callable, in_axes: Any, out_axes: Any = -1) -> Callable:
@@ -439,22 +465,36 @@ class _Ensemble:
         o = self.descent.options
         return o.num_steps - self.chunks * o.record_every
 
-    def value_and_grad(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def value_and_grad(
+        self, x: jax.Array, materialize: bool = False
+    ) -> tuple[jax.Array, jax.Array]:
         """Every start's value ``(N,)`` and gradient ``(D, N)``.
 
         The gradient of the values' sum, which for each start is its own, as the
         starts are independent. (Vmapping the gradient instead gave it the start
         axis first, and XLA transposed it back to the carry's layout at every
         step: 1.2-1.8x the time.)
+
+        With ``materialize``, the gradient is taken row by row (one ``(N,)`` array
+        per coordinate) and written out before the update reads it. XLA then
+        computes the rows in one kernel, a subexpression they share (both
+        exponentials of two_gaussians) once per start; fused into the update
+        instead, each coordinate of each start computed all of it again. That
+        pays where the function is costly (`_costly`) and costs a write and a
+        read where it is not (sgd on rosenbrock: 1.3x the time).
         """
         values = self.each(self.descent.fn, -1)
+        rows = tuple(x) if materialize else (x,)
 
-        def total(x):
-            value = values(x)
+        def total(*rows):
+            value = values(jnp.stack(rows) if materialize else rows[0])
             return value.sum(), value
 
-        (_, value), grads = jax.value_and_grad(total, has_aux=True)(x)
-        return value, grads
+        wrt = tuple(range(len(rows)))
+        (_, value), grads = jax.value_and_grad(total, wrt, has_aux=True)(*rows)
+        if materialize:
+            return value, jnp.stack(jax.lax.optimization_barrier(grads))
+        return value, grads[0]
 
     def advance(self, carry: dict, value: jax.Array, grads: jax.Array) -> dict:
         """Every start's carry one step on, given their values and gradients."""
@@ -471,7 +511,8 @@ class _Ensemble:
         """
 
         def step(carry, _):
-            return self.advance(carry, *self.value_and_grad(carry["x"])), None
+            value_and_grad = self.value_and_grad(carry["x"], self.materialize)
+            return self.advance(carry, *value_and_grad), None
 
         return step
 
@@ -492,7 +533,9 @@ class _Ensemble:
         ``(rows, starts, ...)``.
         """
         every = self.descent.options.record_every
-        value, grads = self.value_and_grad(carry["x"])  # one pass for both
+        # One pass for both, the gradient fused into the update even for a costly
+        # function: written out, it made recording every step slower (two_gaussians).
+        value, grads = self.value_and_grad(carry["x"])
         entries = self.each(self.descent.entries, (-1, -1, self.axes["state"]), 0)
         record = entries(carry["x"], value, carry["state"])
         if every == 1:

@@ -109,6 +109,28 @@ def test_run_equals_the_per_start_python_loop(optimizer):
     np.testing.assert_allclose(result.final, expected[-1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("record_every", [0, 7])
+@pytest.mark.parametrize("land", [landscapes.two_gaussians, landscapes.rosenbrock])
+def test_steps_between_records_equal_the_per_start_python_loop(land, record_every):
+    # The plain steps (final points only, and between records) write the gradient out
+    # first where the function is costly (two_gaussians' exponentials), not otherwise.
+    fn, value_and_grad = land.fn, jax.value_and_grad(land.fn)
+    assert T._costly(value_and_grad, jnp.zeros(2)) == (land is landscapes.two_gaussians)
+    starts = np.array([[0.5, -0.3], [1.2, 0.4], [-0.7, 0.9]], np.float32)
+    optimizer = gdjax.sgd(np.float32(0.01), momentum=np.float32(0.9))
+    result = T.run(optimizer, land, starts, 30, record_every)
+    expected = hand_loop(optimizer, fn, starts, 30)
+    np.testing.assert_allclose(result.final, expected[-1], rtol=1e-5, atol=1e-6)
+    if record_every:
+        np.testing.assert_allclose(result.positions, expected[result.steps], rtol=1e-5, atol=1e-6)
+
+
+def test_a_transcendental_inside_a_nested_jit_is_found():
+    inner = jax.jit(lambda x: jnp.log1p(x**2))
+    assert T._costly(lambda x: inner(x).sum() + x[0], jnp.zeros(2))
+    assert not T._costly(lambda x: jax.jit(jnp.sum)(x**2), jnp.zeros(2))
+
+
 def _start_flags(optimizer, fn=landscapes.two_gaussians.fn):
     """The carry leaves of a run that `_per_start` keeps per start (True) or once (False)."""
     options = T._options(10, 1, False, None, None, None)
