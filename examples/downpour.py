@@ -11,6 +11,7 @@ accuracy and how stale the applied gradients were.
 
     python examples/downpour.py            # an embedded Ray on this machine
     python examples/downpour.py --n-fetch 1               # fresher params, less staleness
+    python examples/downpour.py --steps 40                # a short run (the tests')
     python examples/downpour.py --address 127.0.0.1:6379   # an existing cluster
 
 With ``n_fetch=4`` (mean staleness about 4) the AdaGrad server at rate 0.5
@@ -91,10 +92,11 @@ def main() -> None:
     parsed = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parsed.add_argument("--address", default=None, help="a Ray cluster (default: embedded)")
     parsed.add_argument("--n-fetch", type=int, default=OPTIONS.n_fetch, help="fetch period")
+    parsed.add_argument("--steps", type=int, default=OPTIONS.steps, help="steps per replica")
     args = parsed.parse_args()
     data = datasets.digits()
     params = models.mlp_init(jax.random.key(0), SIZES)
-    o = OPTIONS._replace(n_fetch=args.n_fetch)
+    o = OPTIONS._replace(n_fetch=args.n_fetch, steps=args.steps)
     print(
         f"digits MLP {'-'.join(map(str, SIZES))}: {o.workers} replicas x {o.shards} shards, "
         f"{o.steps} steps each, batch {o.batch_size}, n_fetch={o.n_fetch}, n_push={o.n_push}"

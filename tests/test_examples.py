@@ -86,3 +86,23 @@ def test_hogwild_two_processes_end_where_one_does():
     assert rows[2][2:4] == ["3750,", "3750"]  # both processes did their share
     one, two = float(rows[1][-2]), float(rows[2][-2])
     assert one < 0.5 and abs(two - one) < 0.02  # sparse updates barely collide
+
+
+def test_downpour_runs_both_server_rules_on_ray_and_reports_staleness():
+    pytest.importorskip("ray")
+    out = run_example("downpour.py", "--steps", "40")
+    rows = {
+        line[:34].strip(): line[34:].split()
+        for line in out.splitlines()
+        if line.startswith(("initial", "synchronous", "Downpour"))
+    }
+    assert set(rows) == {
+        "initial params",
+        "synchronous AdaGrad(0.5)",
+        "Downpour, AdaGrad(0.5) server",
+        "Downpour, AdaptiveRevision(0.5)",
+    }
+    initial = float(rows["initial params"][0])
+    for name in ("synchronous AdaGrad(0.5)", "Downpour, AdaptiveRevision(0.5)"):
+        assert float(rows[name][0]) < initial  # 40 steps already lower the training loss
+    assert out.count("staleness (pushes x shards):") == 2
