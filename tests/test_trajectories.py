@@ -113,9 +113,10 @@ def test_run_equals_the_per_start_python_loop(optimizer):
 @pytest.mark.parametrize("land", [landscapes.two_gaussians, landscapes.rosenbrock])
 def test_steps_between_records_equal_the_per_start_python_loop(land, record_every):
     # The plain steps (final points only, and between records) write the gradient out
-    # first where the function is costly (two_gaussians' exponentials), not otherwise.
-    fn, value_and_grad = land.fn, jax.value_and_grad(land.fn)
-    assert T._costly(value_and_grad, jnp.zeros(2)) == (land is landscapes.two_gaussians)
+    # first where it is assembled from costly pieces (two_gaussians' exponentials).
+    fn = land.fn
+    written = T._gradient_worth_writing_out(fn, jnp.zeros(2))
+    assert written == (land is landscapes.two_gaussians)
     starts = np.array([[0.5, -0.3], [1.2, 0.4], [-0.7, 0.9]], np.float32)
     optimizer = gdjax.sgd(np.float32(0.01), momentum=np.float32(0.9))
     result = T.run(optimizer, land, starts, 30, record_every)
@@ -125,10 +126,19 @@ def test_steps_between_records_equal_the_per_start_python_loop(land, record_ever
         np.testing.assert_allclose(result.positions, expected[result.steps], rtol=1e-5, atol=1e-6)
 
 
-def test_a_transcendental_inside_a_nested_jit_is_found():
-    inner = jax.jit(lambda x: jnp.log1p(x**2))
-    assert T._costly(lambda x: inner(x).sum() + x[0], jnp.zeros(2))
-    assert not T._costly(lambda x: jax.jit(jnp.sum)(x**2), jnp.zeros(2))
+def test_the_gradient_is_written_out_only_around_shared_costly_pieces():
+    def written(fn):
+        return T._gradient_worth_writing_out(fn, jnp.zeros(2))
+
+    def two_shared(x):  # both coordinates need both exponentials, as in two_gaussians
+        return -jnp.exp(-(x[0] ** 2) - x[1] ** 2) - jnp.exp(-((x[0] - 1) ** 2) - x[1] ** 2)
+
+    assert written(two_shared)
+    assert not written(lambda x: -jnp.exp(-(x[0] ** 2) - 2 * x[1] ** 2))  # only one
+    assert not written(lambda x: jnp.sin(x[0]) + jnp.exp(-(x[1] ** 2)))  # none shared
+    assert not written(lambda x: -jnp.exp(-jnp.sum(x**2)) - jnp.exp(-jnp.sum((x - 1) ** 2)))
+    assert not written(lambda x: x[0] ** 2 + 3 * x[1] ** 2)  # nothing costly
+    assert not written(landscapes.rastrigin.fn)
 
 
 def _start_flags(optimizer, fn=landscapes.two_gaussians.fn):
