@@ -297,7 +297,7 @@ def _gradient_worth_writing_out(fn: Callable, x: jax.Array) -> bool:
     coordinates need (both exponentials of two_gaussians) is computed once per
     coordinate; writing the gradient out first (`_Ensemble.value_and_grad`)
     computes it once. Measured at final points, 10k starts: two_gaussians (two
-    shared exponentials) 0.75-0.83x the time for six optimizers; with one shared
+    shared exponentials) 0.73-0.82x the time for six optimizers; with one shared
     exponential, costly pieces that no two coordinates share, or a function of
     the whole vector (a sum over coordinates), the write cost 0.96-1.08x, and up
     to 2x for a 50-D Gaussian bowl, so those stay fused.
@@ -403,10 +403,6 @@ class _Descent:
             carry["settled"] = jnp.where(self.within_tol(x0), 0, -1).astype(jnp.int32)
         return carry
 
-    def value_and_grad(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``fn(x)`` and its gradient."""
-        return jax.value_and_grad(self.fn)(x)
-
     def advance(self, carry: dict, value: jax.Array, grads: jax.Array) -> dict:
         """The carry one step on, given the value and gradient at its point."""
         # optax's extra arguments, for the optimizers that read them (a Polyak step
@@ -426,8 +422,8 @@ class _Descent:
         return carry
 
     def stepped(self, carry: dict) -> dict:
-        """The carry one step on."""
-        return self.advance(carry, *self.value_and_grad(carry["x"]))
+        """The carry one step on (what `_per_start` reads; `_Ensemble` steps every start)."""
+        return self.advance(carry, *jax.value_and_grad(self.fn)(carry["x"]))
 
     def entries(self, x: jax.Array, value: jax.Array, state: Any) -> dict:
         """One record: the point, its value, and the state and iterate if asked for."""
