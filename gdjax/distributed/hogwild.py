@@ -561,10 +561,12 @@ def _supervise(
     failure = _wait_until_ready(processes, readers, control, deadline)
     if failure is not None:
         return _Outcome([], [], 0.0, failure)
+    # The starting params are copied before the release: once released, a worker can
+    # write before the parent is scheduled again.
+    times, snapshots = [0.0], [params.copy()]
     start = time.monotonic_ns()
     control[workers, 0] = 1
     bar.reset(total=bar.total)  # its clock starts with the workers, not with the spawning
-    times, snapshots = [0.0], [params.copy()]
     while True:
         next_record = start / 1e9 + times[-1] + options.record_every
         _wait_for_exits(processes, next_record - time.monotonic())

@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import re
+import time
 from multiprocessing import shared_memory
 
 import jax
@@ -30,6 +31,7 @@ from gdjax.distributed.hogwild import (
     sparse_logistic,
     worker_shares,
 )
+from gdjax.training import progress
 
 # The module itself: the package's attribute ``hogwild`` is the function.
 hogwild_module = importlib.import_module("gdjax.distributed.hogwild")
@@ -172,6 +174,25 @@ def test_two_workers_end_close_to_serial_sgd(serial, parallel):
     assert parallel.losses[0] == pytest.approx(start, rel=1e-5)
     assert serial.losses[-1] < 0.35 and parallel.losses[-1] < 0.35
     assert abs(parallel.losses[-1] - serial.losses[-1]) <= SERIAL_TOLERANCE
+
+
+def test_the_first_record_is_the_params_before_any_write(problem, monkeypatch):
+    """The parent may be descheduled right after it releases the workers (CI once saw
+    a first loss of 0.564, not log 2): here it sleeps in the bar's reset, which follows
+    the release, while the workers take all their steps."""
+    made = progress.progress_bar
+
+    def resuming_late(*args, **kwargs):
+        bar = made(*args, **kwargs)
+        reset = bar.reset
+        bar.reset = lambda *a, **k: (time.sleep(1.0), reset(*a, **k))[1]
+        return bar
+
+    monkeypatch.setattr(progress, "progress_bar", resuming_late)
+    options = OPTIONS._replace(epochs=1)
+    result = hogwild(logistic_loss, np.zeros(DIM, np.float32), problem, workers=2, options=options)
+    assert result.losses[0] == pytest.approx(np.log(2.0), rel=1e-6)
+    assert result.losses[-1] < result.losses[0] - 0.05  # the workers did write
 
 
 def test_result_records_the_run(problem, serial, parallel):
