@@ -16,6 +16,7 @@ optimizer) is called inside the program instead, with each run's settings.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,13 +46,13 @@ def grid(
     seeds = seed_list(seeds)
     columns = setting_columns(settings or {})
     count = len(next(iter(columns.values()))) if columns else 1
-    shape = (count, len(seeds))
-    keys = jnp.broadcast_to(jax.vmap(jax.random.key)(jnp.asarray(seeds)), shape)
-    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys.reshape(-1)).reshape(shape)
+    keys, data_keys, optimizer_keys = _run_keys(
+        jnp.asarray(seeds), count, takes_key(make_optimizer, columns)
+    )
     identity = {"seeds": seeds}
     for name, column in columns.items():
         identity[f"settings[{name!r}]"] = column
-    hyper = run_hyper(columns, keys, takes_key(make_optimizer, columns))
+    hyper = run_hyper(columns, keys.shape, optimizer_keys)
     stacked = _stacked(make_optimizer, hyper)
     if stacked is None:  # built inside the program, from each run's settings
         per_run = _PerRun(make_optimizer, built=False)
@@ -106,17 +107,44 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
     def one(data: jax.Array) -> Any:
         return init(jax.random.fold_in(jax.random.wrap_key_data(data, impl=impl), 0))
 
-    data = jax.random.key_data(keys.reshape(-1))
+    # On the host: iterating over a device array compiles an unstack per run count.
+    data = np.asarray(jax.random.key_data(keys)).reshape(keys.size, -1)
     if data.shape[0] <= ONE_BY_ONE:
         program = cached(("initial params", init, str(impl)), lambda: jax.jit(one))
         # Stacked where they were drawn: no round trip through the host.
-        params = jax.tree.map(lambda *xs: jnp.stack(xs), *map(program, data))
-    else:
-        program = cached(
-            ("initial params, vmapped", init, str(impl)), lambda: jax.jit(jax.vmap(one))
-        )
-        params = program(data)
-    return jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), params)
+        return _stacked_on_run_axes(shape, [program(row) for row in data])
+    program = cached(("initial params, vmapped", init, str(impl)), lambda: jax.jit(jax.vmap(one)))
+    return _on_run_axes(shape, program(data))
+
+
+# The grid's arrays are made by small programs cached per grid shape: as eager ops, each
+# compiled on its own for every new shape (about 0.5 s for a new grid's setup).
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _run_keys(seeds: jax.Array, count: int, takes_key: bool) -> tuple[jax.Array, ...]:
+    """The run axes ``(count, seeds)``: each run's seed's key, the key its batches shuffle
+    with, and the key its ``make_optimizer`` gets (None without ``takes_key``)."""
+    keys = jnp.broadcast_to(jax.vmap(jax.random.key)(seeds), (count, seeds.shape[0]))
+    flat = keys.reshape(-1)  # the runs in C order
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(flat).reshape(keys.shape)
+    if not takes_key:
+        return keys, data_keys, None
+    fold = jax.vmap(lambda k, r: jax.random.fold_in(jax.random.fold_in(k, 2), r))
+    optimizer_keys = fold(flat, jnp.arange(flat.size, dtype=jnp.int32))
+    return keys, data_keys, optimizer_keys.reshape(keys.shape)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _stacked_on_run_axes(shape: tuple[int, ...], trees: list) -> Any:
+    """One pytree of the runs' ``trees`` (C order), each leaf with the run axes ``shape``."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs).reshape(*shape, *xs[0].shape), *trees)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _on_run_axes(shape: tuple[int, ...], tree: Any) -> Any:
+    """``tree``'s leaves, whose leading axis is the flat runs, with the run axes ``shape``."""
+    return jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), tree)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,19 +231,24 @@ def takes_key(make_optimizer: Callable, columns: Mapping[str, Any]) -> bool:
     return "key" in parameters and "key" not in columns
 
 
-def run_hyper(columns: Mapping[str, Any], keys: jax.Array, takes_key: bool) -> dict:
-    """What each run's optimizer is built from, every leaf with the run axes ``keys.shape``:
-    its settings, its flat index ``r`` in C order and, if asked for, its own key."""
-    grid = keys.shape
-    runs = jnp.arange(keys.size, dtype=jnp.int32).reshape(grid)
+def run_hyper(
+    columns: Mapping[str, Any], grid: tuple[int, ...], optimizer_keys: jax.Array | None
+) -> dict:
+    """What each run's optimizer is built from, every leaf with the run axes ``grid``:
+    its settings, its flat index ``r`` in C order and, if given, its own key."""
+    size = int(np.prod(grid))
     hyper = {
-        "settings": {
-            name: jnp.broadcast_to(jnp.asarray(column)[:, None], grid)
-            for name, column in columns.items()
-        },
-        "run": runs,
+        "settings": {name: _broadcast_column(column, grid) for name, column in columns.items()},
+        "run": np.arange(size, dtype=np.int32).reshape(grid),
     }
-    if takes_key:
-        fold = jax.vmap(lambda k, r: jax.random.fold_in(jax.random.fold_in(k, 2), r))
-        hyper["key"] = fold(keys.reshape(-1), runs.reshape(-1)).reshape(grid)
+    if optimizer_keys is not None:
+        hyper["key"] = optimizer_keys
     return hyper
+
+
+def _broadcast_column(column: Any, grid: tuple[int, ...]) -> Any:
+    """A setting's column (one value per setting) on the run axes; NumPy where it can be,
+    so that nothing compiles (typed keys are JAX's alone)."""
+    if is_key(column):
+        return jnp.broadcast_to(column[:, None], grid)
+    return np.broadcast_to(column[:, None], grid)
