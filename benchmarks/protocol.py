@@ -802,7 +802,7 @@ def body(a: str, b: str, run: Run, w: Scoring, p: DeepOBS) -> str:
         "vmapping saves nothing per run on 2 cores at these sizes: a bare vmapped optax "
         "epoch took 1.76-1.88 ms per run for 10 and 36 runs, one run alone 1.90 ms. gdjax's "
         "epoch also guards every run (a run whose loss or gradient turns non-finite stops "
-        "alone; in side runs, taking the gradient's check out saved 8-11% of the compiled "
+        "alone; in side runs, taking the gradient's check out saved 7-11% of the compiled "
         "steps), hence the 0.88x of the "
         "compiled protocols. The first call adds the compilation, more of it on gdjax's "
         "side: two epoch programs (36 and 10 runs; about 1.0 s each for SGD, 1.4-1.7 s for "

@@ -85,6 +85,11 @@ Loss = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 _READY, _UPDATES, _STALENESS, _FINISHED = range(4)
 _COLUMNS = 4
 _JOIN_SECONDS = 10.0
+_DIED_STARTING = (
+    "It died before it was ready to train (importing or compiling) and sent no traceback; "
+    "its stderr may say why. A script that calls hogwild must call it under "
+    '`if __name__ == "__main__":`, since each worker imports the script again.'
+)
 
 
 class SparseDesign(NamedTuple):
@@ -168,16 +173,27 @@ class HogwildWorkerError(RuntimeError):
         )
 
 
+class _Shared(NamedTuple):
+    """An array in a shared memory block, as a worker finds it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
 class _Spec(NamedTuple):
-    """What a worker process receives (pickled by ``spawn``)."""
+    """What a worker process receives (pickled by ``spawn``). Kept small: the examples
+    travel in shared blocks, not in the pickle. ``spawn`` writes the pickle into a pipe
+    while it holds the pipe's read end itself, so a pickle larger than the pipe's
+    buffer blocks the parent for good if the worker dies before reading it (a script
+    without ``if __name__ == "__main__":`` dies so)."""
 
     loss: Loss
-    design: SparseDesign
-    dim: int
+    design: SparseDesign  # of `_Shared`
+    params: _Shared
+    control: _Shared
     workers: int
     options: HogwildOptions
-    params_name: str
-    control_name: str
 
 
 # (worker, exit code, detail) of a worker that died; worker None: the run timed out.
@@ -398,6 +414,22 @@ def _view(block: shared_memory.SharedMemory, shape: tuple[int, ...], dtype: Any)
     return np.ndarray(shape, dtype=dtype, buffer=block.buf)
 
 
+def _attach(shared: _Shared, blocks: list[shared_memory.SharedMemory]) -> np.ndarray:
+    """A view of the shared array; its block is appended to ``blocks`` (to close)."""
+    blocks.append(shared_memory.SharedMemory(name=shared.name))
+    return _view(blocks[-1], shared.shape, shared.dtype)
+
+
+def _share(array: np.ndarray, created: list[shared_memory.SharedMemory]) -> _Shared:
+    """``array`` copied into a new shared block, appended to ``created`` (to unlink)."""
+    created.append(shared_memory.SharedMemory(create=True, size=max(array.nbytes, 1)))
+    shared = _Shared(created[-1].name, array.shape, array.dtype.str)
+    view = _view(created[-1], array.shape, array.dtype)
+    view[...] = array
+    del view  # a view left alive would keep the block from closing
+    return shared
+
+
 def _close(block: shared_memory.SharedMemory) -> None:
     try:
         block.close()
@@ -414,11 +446,13 @@ def _wait_for_start(control: np.ndarray, workers: int) -> None:
         time.sleep(0.001)
 
 
-def _train(worker: int, spec: _Spec, params: np.ndarray, control: np.ndarray) -> None:
+def _train(
+    worker: int, spec: _Spec, data: SparseDesign, params: np.ndarray, control: np.ndarray
+) -> None:
     """The Hogwild! loop of one worker: read the touched coordinates, differentiate, write."""
     jax.config.update("jax_platforms", "cpu")  # a CPU algorithm: params live in host memory
     gradient = jax.jit(jax.value_and_grad(spec.loss))
-    data, options, workers = spec.design, spec.options, spec.workers
+    options, workers = spec.options, spec.workers
     size, step = options.batch_size, np.float32(options.learning_rate)
     # Compile before the clock starts: the first call traces at the batch's shapes.
     gradient(params[data.indices[:size]], data.values[:size], data.labels[:size])
@@ -445,12 +479,10 @@ def _worker_main(worker: int, spec: _Spec, errors: connection.Connection) -> Non
     an exception is sent to the parent as text before the process exits with code 1."""
     blocks = []
     try:
-        blocks = [shared_memory.SharedMemory(name=spec.params_name)]
-        blocks.append(shared_memory.SharedMemory(name=spec.control_name))
-        params = _view(blocks[0], (spec.dim,), np.float32)
-        control = _view(blocks[1], (spec.workers + 1, _COLUMNS), np.int64)
-        _train(worker, spec, params, control)
-        del params, control
+        params, control = _attach(spec.params, blocks), _attach(spec.control, blocks)
+        data = SparseDesign(*(_attach(shared, blocks) for shared in spec.design))
+        _train(worker, spec, data, params, control)
+        del params, control, data
     except BaseException:
         try:
             errors.send(traceback.format_exc())
@@ -519,6 +551,8 @@ def _failure(
         if code is None or control[worker, _FINISHED]:
             continue  # running, or done with its epochs (its exit does not matter)
         detail = _error_text(reader)
+        if not detail and not control[worker, _READY]:
+            detail = _DIED_STARTING
         return worker, code, detail or ("" if code else "it exited before finishing its epochs")
     return None
 
@@ -604,18 +638,26 @@ def _total_updates(spec: _Spec) -> int:
 
 
 def _run(
-    spec: _Spec, params0: np.ndarray, progress: bool
+    loss: Loss,
+    params0: np.ndarray,
+    design: SparseDesign,
+    workers: int,
+    options: HogwildOptions,
+    progress: bool,
 ) -> tuple[_Outcome, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Creates the shared blocks, runs the workers, copies out what they left, cleans up."""
-    workers = spec.workers
-    params_block = shared_memory.SharedMemory(create=True, size=params0.nbytes)
-    control_block = None
+    created: list[shared_memory.SharedMemory] = []
     try:
-        control_block = shared_memory.SharedMemory(create=True, size=8 * (workers + 1) * _COLUMNS)
-        params = _view(params_block, params0.shape, np.float32)
-        control = _view(control_block, (workers + 1, _COLUMNS), np.int64)
-        params[:], control[:] = params0, 0
-        spec = spec._replace(params_name=params_block.name, control_name=control_block.name)
+        spec = _Spec(
+            loss,
+            SparseDesign(*(_share(array, created) for array in design)),
+            _share(params0, created),
+            _share(np.zeros((workers + 1, _COLUMNS), np.int64), created),
+            workers,
+            options,
+        )
+        params = _view(created[-2], spec.params.shape, np.float32)
+        control = _view(created[-1], spec.control.shape, np.int64)
         # Imported here, not at the top: gdjax.training imports gdjax.distributed, so the
         # two packages would import each other; and the spawned workers need no bar.
         from gdjax.training.progress import progress_bar
@@ -624,7 +666,7 @@ def _run(
         processes, readers = [], []
         try:
             _start_workers(spec, processes, readers)
-            outcome = _supervise(processes, readers, params, control, spec.options, bar)
+            outcome = _supervise(processes, readers, params, control, options, bar)
         finally:
             _stop_workers(processes, readers, control)
             bar.close()
@@ -633,10 +675,9 @@ def _run(
         del params, control
         return outcome, final, counts
     finally:
-        for block in (params_block, control_block):
-            if block is not None:
-                _close(block)
-                block.unlink()
+        for block in created:
+            _close(block)
+            block.unlink()
 
 
 def hogwild(
@@ -684,8 +725,7 @@ def hogwild(
     params0, design, workers = _check_inputs(loss, params0, data, workers)
     options = HogwildOptions() if options is None else options
     options = _check_options(options, design.labels.shape[0] // workers)
-    spec = _Spec(loss, design, params0.size, workers, options, "", "")
-    outcome, final, (updates, staleness) = _run(spec, params0, progress)
+    outcome, final, (updates, staleness) = _run(loss, params0, design, workers, options, progress)
     if outcome.failure is not None:
         worker, exitcode, detail = outcome.failure
         if worker is None:

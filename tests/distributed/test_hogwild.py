@@ -13,6 +13,8 @@ import math
 import multiprocessing
 import os
 import re
+import subprocess
+import sys
 import time
 from multiprocessing import shared_memory
 
@@ -233,6 +235,27 @@ def test_a_worker_that_exits_is_named(problem):
     assert caught.value.worker == 1 and caught.value.exitcode == 3
     # It died before the start: the shared params are kept, untouched.
     np.testing.assert_array_equal(caught.value.params, params0)
+
+
+def test_a_script_without_a_main_guard_fails_instead_of_hanging(tmp_path):
+    """Each spawned worker imports the script again; without the guard it calls hogwild
+    itself and dies while starting. The examples (88 KB here) used to travel in the
+    pickle spawn writes into a 64 KB pipe whose read end the parent holds too: the
+    parent blocked in ``start()`` for good, past any timeout."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from gdjax.distributed.hogwild import HogwildOptions, hogwild, logistic_loss, "
+        "sparse_logistic\n"
+        f"design, _ = sparse_logistic(n=2_000, d={DIM}, nnz=5, seed=0)\n"
+        f"hogwild(logistic_loss, np.zeros({DIM}, np.float32), design, workers=2, "
+        "options=HogwildOptions(epochs=1, timeout=60.0))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert "HogwildWorkerError" in done.stderr and "imports the script again" in done.stderr
 
 
 def test_a_worker_that_raises_is_named_and_the_params_are_kept(problem):
