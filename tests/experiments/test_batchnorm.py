@@ -26,8 +26,22 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def result():
-    return experiments.batchnorm(**TINY)
+def recorded():
+    """The tiny run, and its ``fit_many`` calls: (loss, settings, model state)."""
+    calls = []
+    real = _common.fit_many
+
+    def record(loss_fn, *args, **kwargs):
+        calls.append((loss_fn, kwargs["settings"], kwargs["model_state"]))
+        return real(loss_fn, *args, **kwargs)
+
+    with mock.patch("gdjax.experiments._common.fit_many", side_effect=record):
+        return experiments.batchnorm(**TINY), calls
+
+
+@pytest.fixture(scope="module")
+def result(recorded):
+    return recorded[0]
 
 
 def test_batchnorm_shapes_and_statistics(result):
@@ -90,16 +104,8 @@ def test_best_skips_rates_with_a_non_finite_run():
     assert bn_module._best(loss) == 2
 
 
-def test_each_variant_is_one_rate_program_then_one_program_per_scale():
-    calls = []
-    real = _common.fit_many
-
-    def record(loss_fn, *args, **kwargs):
-        calls.append((loss_fn, kwargs["settings"], kwargs["model_state"]))
-        return real(loss_fn, *args, **kwargs)
-
-    with mock.patch("gdjax.experiments._common.fit_many", side_effect=record):
-        experiments.batchnorm(**{**TINY, "steps": 2})
+def test_each_variant_is_one_rate_program_then_one_program_per_scale(recorded):
+    _, calls = recorded
     losses = [c[0] for c in calls]
     assert (
         losses
