@@ -107,13 +107,13 @@ def commands(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
 # --------------------------------------------------------------------------- processes
 
 
-def _environment(code: Path, cache: str | None) -> dict[str, str]:
+def _environment(code: Path, cache: str | None, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_PERSISTENT_CACHE")}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env["PYTHONPATH"] = str(code)
     # The CLI's default cache (in the user's cache directory) must not serve a process
-    # meant to start cold: each gets an empty one of its own.
-    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gdjax-recompile-")
+    # meant to start cold: each gets an empty one of its own, ``home``.
+    env["XDG_CACHE_HOME"] = home
     if cache is not None:
         env.update(
             JAX_COMPILATION_CACHE_DIR=cache,
@@ -125,15 +125,16 @@ def _environment(code: Path, cache: str | None) -> dict[str, str]:
 
 def _python(code: Path, args: list[str], cache: str | None = None) -> tuple[float, str]:
     """(wall seconds, stdout) of ``python *args`` run from ``code`` on its own gdjax."""
-    began = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        cwd=code,
-        env=_environment(code, cache),
-    )
-    seconds = time.perf_counter() - began
+    with tempfile.TemporaryDirectory(prefix="gdjax-recompile-") as home:
+        began = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, *args],
+            capture_output=True,
+            text=True,
+            cwd=code,
+            env=_environment(code, cache, home),
+        )
+        seconds = time.perf_counter() - began
     if result.returncode != 0:
         raise RuntimeError(f"{args} failed in {code}:\n{result.stderr[-3000:]}")
     return seconds, result.stdout

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import settings
@@ -9,6 +11,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The CLI keeps its compiled programs in the user's cache directory by default: the
 # suite's (in-process and child) commands keep theirs in a directory of their own.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gdjax-tests-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 # Property tests draw the same examples on every machine and in every run: CI
 # must pass every time, so no draw depends on chance or on a local .hypothesis/

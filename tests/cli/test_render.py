@@ -13,7 +13,7 @@ from gdjax.cli import registry
     "argv",
     [
         ("compare", "--no-plot"),
-        ("compare", "--no-plot", "--optimizers", ",".join(registry.OPTIMIZERS), "--steps", "20"),
+        ("compare", "--no-plot", "--optimizers", ",".join(registry.OPTIMIZERS), "--steps", "5"),
         ("compare", "--no-plot", "--landscape", "saddle", "--steps", "20"),
         ("landscapes",),
     ],
