@@ -109,7 +109,8 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
     A line per optimizer joins its budget's settings (those of other tuned
     hyperparameters too, ordered by learning rate); a diverged setting is an
     ``x`` on the panel's top edge. At the best setting, a marker with a bar is
-    the reruns' test loss: the median and the min-max range over the seeds.
+    the reruns' test loss: the median and the min-max range over the seeds. The
+    loss axis is log, or symlog where a loss is 0 (a run that met f* exactly).
 
     Args:
       results: a `gdjax.benchmark.report.Results`.
@@ -124,7 +125,7 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
 
 def _sensitivity_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    _gap_scale(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final validation loss")
     ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")
@@ -136,12 +137,13 @@ def _sensitivity_line(ax, cell: Any, i: int) -> None:
     rates = np.asarray(cell.settings, np.float64)[:, axis]
     order = np.argsort(rates, kind="stable")
     rates, loss = rates[order], np.asarray(cell.validation, np.float64)[order]
-    finite = np.isfinite(loss) & (loss > 0)
+    finite = np.isfinite(loss)
     ax.plot(
         rates[finite], loss[finite], marker=marker, color=color, ms=3, lw=1, label=cell.optimizer
     )
     # Diverged settings have no loss to plot: mark them above the highest finite one.
-    top = np.nanmax(loss[finite]) if finite.any() else 1.0
+    top = np.max(loss[finite], initial=0.0)
+    top = top if top > 0 else 1.0
     diverged = ~np.isfinite(loss)
     if diverged.any():
         ax.plot(rates[diverged], np.full(diverged.sum(), top * 3), "x", color=color, ms=4)
@@ -157,7 +159,7 @@ def _rerun_bar(ax, cell: Any, i: int) -> None:
     """At the best setting's rate, its reruns' median test loss and min-max range."""
     marker, color = _style(i)
     test = np.asarray(cell.test_loss, np.float64)
-    test = test[np.isfinite(test) & (test > 0)]
+    test = test[np.isfinite(test)]
     if cell.best < 0 or not test.size:
         return
     best_rate = float(np.asarray(cell.settings)[cell.best, _rate_axis(cell)])
@@ -178,6 +180,7 @@ def _rerun_bar(ax, cell: Any, i: int) -> None:
 def curves_figure(results: Any, problems: Sequence[str] | None = None) -> Any:
     """The best setting's test loss against steps (epochs), one panel per problem: the
     mean over the seeds as a line and their min-max range as a band, the target dashed.
+    The loss axis is log, or symlog where a loss is 0 (a run that met f* exactly).
 
     Args:
       results: a `gdjax.benchmark.report.Results`.
@@ -198,12 +201,36 @@ def _curve_band(ax, cell: Any, i: int) -> None:
 
 def _curves_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.axhline(results.targets[problem], color="k", ls="--", lw=0.8, label="target")
-    ax.set_yscale("log")
+    _gap_scale(ax, [np.asarray(c.curves, np.float64) for c in cells])
     # A data problem's curves start after the first epoch, a function's at its start.
     kind = "epoch" if cells[0].first_step else "step"
     ax.set_xlabel(kind)
     ax.set_ylabel("test loss" if kind == "epoch" else "f(x) − f*")
     ax.set_title(problem, fontsize="medium")
+
+
+def _gap_scale(ax, losses: list[np.ndarray]) -> None:
+    """Log, unless a run's gap reaches 0 (f* met in float32) or rounds below it: a log
+    axis drops those points, and a line would seem to stop there, or the best setting
+    would be missing. Then symlog, linear only below the smallest positive gap, so that
+    0 is drawn and the rest stays log (linear if no gap is positive)."""
+    values = np.concatenate([np.ravel(x) for x in losses])
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if values.size and not positive.size:
+        ax.set_yscale("linear")
+    elif positive.size and values.min() <= 0:
+        ax.set_yscale("symlog", linthresh=float(positive.min()))
+        # symlog's margins add decades of negative values that no run has, and none
+        # above the top marks: the bottom is the lowest gap, the top has room.
+        bottom, top = min(0.0, float(values.min())), 2 * ax.get_ylim()[1]
+        # symlog labels every decade: at most about 8 labels, as the log axis shows.
+        low, high = math.ceil(math.log10(positive.min())), math.floor(math.log10(top))
+        stride = max(1, math.ceil((high - low + 1) / 8))
+        ax.set_yticks([0.0, *(10.0**e for e in range(high, low - 1, -stride))])
+        ax.set_ylim(bottom, top)
+    else:
+        ax.set_yscale("log")
 
 
 class _Path(NamedTuple):

@@ -201,6 +201,33 @@ def test_panel_figures_share_one_frame(results):
         plt.close(fig)
 
 
+def test_a_gap_of_zero_is_drawn_not_dropped(results):
+    # A run that meets f* exactly has a gap of 0, which a log axis drops: the curve
+    # would seem to stop, and a best setting of gap 0 would be missing.
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from gdjax.plot import benchmark as figures
+
+    first = results.cells[0]
+    curves = np.array(first.curves, np.float64)
+    curves[:, -3:] = 0.0
+    validation = np.array(first.validation, np.float64)
+    validation[first.best] = 0.0
+    met = first._replace(curves=curves, validation=validation, test_loss=curves[:, -1])
+    zeroed = results._replace(cells=[met, *results.cells[1:]])
+    for figure, drawn in ((figures.curves_figure, curves[0]), (figures.sensitivity_figure, [0.0])):
+        fig = figure(zeroed, ["bowl"])
+        ax = fig.axes[0]
+        assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0.0
+        assert any(np.isin(drawn, line.get_ydata()).all() for line in ax.get_lines())
+        assert len(ax.get_yticks()) <= 10  # not one label per decade
+        plt.close(fig)
+    fig = figures.curves_figure(results, ["bowl"])
+    assert fig.axes[0].get_yscale() == "log"  # no zero: log as before
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("problems", [["nope"], ["bowl", "nope"]])
 def test_panel_figures_name_an_unknown_problem(results, problems):
     pytest.importorskip("matplotlib")
