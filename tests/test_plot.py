@@ -142,6 +142,34 @@ def test_values_log_gap_to_the_minimum(tmp_path, ellipse_runs):
     assert_image(plot.save(ax, tmp_path / "values.png"))
 
 
+def test_values_gap_to_a_minimum_of_zero_is_drawn_down_to_zero(tmp_path):
+    # f* = 0: the gap is exact in float32 down to 1e-38 and then 0, so the linear
+    # convergence is drawn over all its decades (not floored at float32's eps) and
+    # the steps at gap 0 at the bottom of a symlog axis (a log one would drop them).
+    run = trajectories.run(gdjax.sgd(0.1), landscapes.bowl, [[15.0, 15.0], [3.0, -2.0]], 400)
+    gaps = np.asarray(run.values, np.float64)
+    assert 0 < gaps[gaps > 0].min() < 1e-37 and (gaps == 0).any()
+    ax = plot.values({"SGD": run}, minimum=0.0)
+    assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0.0
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), gaps.mean(axis=1), rtol=1e-6)
+    assert len(ax.get_yticks()) <= 10  # not one label per decade
+    assert_image(plot.save(ax, tmp_path / "values.png"))
+
+
+def test_values_gap_below_the_resolution_of_a_nonzero_minimum_is_rounding():
+    # f* = -2.019 in float32: values within its resolution (eps * |f*|) of it are
+    # rounding, even below it; the gap is drawn at that resolution, on a log axis.
+    land = landscapes.two_gaussians
+    minimum = land.minima[0].value
+    run = trajectories.run(gdjax.sgd(0.4), land, [[-1.5, 1.2]], 300)
+    assert (np.asarray(run.values, np.float64) - minimum).min() < 0
+    ax = plot.values(run, log=True, minimum=minimum)
+    assert ax.get_yscale() == "log"
+    resolution = np.finfo(np.float32).eps * abs(minimum)
+    assert ax.get_lines()[0].get_ydata().min() == pytest.approx(resolution)
+    plt.close(ax.figure)
+
+
 def test_values_of_an_exploding_saddle_get_a_symlog_axis(tmp_path):
     land = landscapes.saddle
     run = trajectories.run(gdjax.sgd(0.1), land, [[1.0, 0.01], [-0.5, -0.02]], 200)

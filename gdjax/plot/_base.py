@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -183,6 +184,41 @@ def _set_value_scale(ax, scale: tuple[str, float]) -> None:
         ax.set_yscale("symlog", linthresh=linthresh)
     else:
         ax.set_yscale(kind)
+
+
+def _gap(values: Any, minimum: Any) -> np.ndarray:
+    """``values - minimum`` in float64, floored at the float resolution of ``minimum``
+    in the values' dtype: below it the gap is rounding. (A minimum of 0 has none: the
+    gap is exact down to 0.)"""
+    values = np.asarray(values)
+    eps = np.finfo(values.dtype).eps if np.issubdtype(values.dtype, np.floating) else 0.0
+    minimum = np.asarray(minimum, np.float64)
+    return np.maximum(values.astype(np.float64) - minimum, eps * np.abs(minimum))
+
+
+def _gap_axis(ax, gaps: Sequence[np.ndarray]) -> None:
+    """A log axis for gaps ``f - f*`` that still draws a gap of 0 (a run that met f*
+    exactly, or underflowed to it): a log axis drops those points, and a line would
+    seem to stop there. So where a gap is 0 the axis is symlog, log above the
+    smallest positive gap and linear below it, the 0 at the bottom (linear when no
+    gap is positive)."""
+    values = np.concatenate([np.ravel(np.asarray(g, np.float64)) for g in gaps])
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if values.size and not positive.size:
+        ax.set_yscale("linear")
+    elif positive.size and values.min() <= 0:
+        ax.set_yscale("symlog", linthresh=float(positive.min()))
+        # symlog's margins would add decades of negative values that no run has: the
+        # bottom is the lowest gap, the top a third of a decade above all that is drawn.
+        bottom, top = min(0.0, float(values.min())), 2 * float(ax.dataLim.ymax)
+        # symlog labels every decade: at most about 8 labels, as the log axis shows.
+        low, high = math.ceil(math.log10(positive.min())), math.floor(math.log10(top))
+        stride = max(1, math.ceil((high - low + 1) / 8))
+        ax.set_yticks([0.0, *(10.0**e for e in range(high, low - 1, -stride))])
+        ax.set_ylim(bottom, top)
+    else:
+        ax.set_yscale("log")
 
 
 def _band(ax, x, curves: np.ndarray, color, labels: tuple[str | None, str | None]) -> None:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdjax.plot._base import COLORS, MARKERS, _band, subplots
+from gdjax.plot._base import COLORS, MARKERS, _band, _gap_axis, subplots
 from gdjax.plot.trajectories import paths
 
 _WIDE_COLORS = (*COLORS, "tab:cyan", "tab:olive", "tab:pink", "0.5")
@@ -125,7 +125,7 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
 
 def _sensitivity_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.set_xscale("log")
-    _gap_scale(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
+    _gap_axis(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final validation loss")
     ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")
@@ -201,36 +201,12 @@ def _curve_band(ax, cell: Any, i: int) -> None:
 
 def _curves_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.axhline(results.targets[problem], color="k", ls="--", lw=0.8, label="target")
-    _gap_scale(ax, [np.asarray(c.curves, np.float64) for c in cells])
+    _gap_axis(ax, [np.asarray(c.curves, np.float64) for c in cells])
     # A data problem's curves start after the first epoch, a function's at its start.
     kind = "epoch" if cells[0].first_step else "step"
     ax.set_xlabel(kind)
     ax.set_ylabel("test loss" if kind == "epoch" else "f(x) − f*")
     ax.set_title(problem, fontsize="medium")
-
-
-def _gap_scale(ax, losses: list[np.ndarray]) -> None:
-    """Log, unless a run's gap reaches 0 (f* met in float32) or rounds below it: a log
-    axis drops those points, and a line would seem to stop there, or the best setting
-    would be missing. Then symlog, linear only below the smallest positive gap, so that
-    0 is drawn and the rest stays log (linear if no gap is positive)."""
-    values = np.concatenate([np.ravel(x) for x in losses])
-    values = values[np.isfinite(values)]
-    positive = values[values > 0]
-    if values.size and not positive.size:
-        ax.set_yscale("linear")
-    elif positive.size and values.min() <= 0:
-        ax.set_yscale("symlog", linthresh=float(positive.min()))
-        # symlog's margins add decades of negative values that no run has, and none
-        # above the top marks: the bottom is the lowest gap, the top has room.
-        bottom, top = min(0.0, float(values.min())), 2 * ax.get_ylim()[1]
-        # symlog labels every decade: at most about 8 labels, as the log axis shows.
-        low, high = math.ceil(math.log10(positive.min())), math.floor(math.log10(top))
-        stride = max(1, math.ceil((high - low + 1) / 8))
-        ax.set_yticks([0.0, *(10.0**e for e in range(high, low - 1, -stride))])
-        ax.set_ylim(bottom, top)
-    else:
-        ax.set_yscale("log")
 
 
 class _Path(NamedTuple):

@@ -17,6 +17,8 @@ from gdjax.plot._base import (
     _as_runs,
     _axes,
     _band,
+    _gap,
+    _gap_axis,
     _labelled,
     _legend,
     _pyplot,
@@ -128,7 +130,10 @@ def values(
       log: the value axis: None (default) chooses as above; True or ``"log"``,
         ``"symlog"``, False or ``"linear"`` force one.
       minimum: if given, ``f - minimum`` is drawn (the gap to the optimum),
-        so that a log axis shows the rate of convergence.
+        so that a log axis shows the rate of convergence. Gaps below the float
+        resolution of ``minimum`` are rounding and drawn at it; with a minimum of
+        0 the gap is exact down to 0, and where it reaches 0 the log axis becomes
+        symlog, linear below the smallest positive gap, so the 0 is drawn.
       legend: legend location (a matplotlib ``loc`` or ``"outside"``), or ``None``.
 
     Returns:
@@ -141,13 +146,17 @@ def values(
         vals = np.asarray(run.values, np.float64)
         drawn[label] = (np.asarray(run.steps), vals - minimum if minimum is not None else vals)
     scale = _value_scale([v for _, v in drawn.values()], log, "values")
+    gaps = minimum is not None and scale[0] == "log"
+    shown = []
     for i, (label, (steps, vals)) in enumerate(drawn.items()):
-        if minimum is not None and scale[0] == "log":
-            # below the run's float resolution the gap is rounding (and 0 would vanish)
-            resolution = np.finfo(np.asarray(named[label].values).dtype).eps
-            vals = np.maximum(vals, resolution * max(1.0, abs(float(minimum))))
+        if gaps:  # a gap of 0 (f* = 0 met exactly) is left for _gap_axis to draw
+            vals = _gap(named[label].values, minimum)
+        shown.append(vals)
         _band(ax, steps, vals.T, _style(i, None, None)[1], (label, None))
-    _set_value_scale(ax, scale)
+    if gaps:
+        _gap_axis(ax, shown)
+    else:
+        _set_value_scale(ax, scale)
     ax.set_xlabel("step")
     ax.set_ylabel("f - f*" if minimum is not None else "f")
     if legend and any(label is not None for label in named):
