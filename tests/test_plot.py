@@ -154,6 +154,10 @@ def test_values_gap_to_a_minimum_of_zero_is_drawn_down_to_zero(tmp_path):
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), gaps.mean(axis=1), rtol=1e-6)
     assert len(ax.get_yticks()) <= 10  # not one label per decade
     assert_image(plot.save(ax, tmp_path / "values.png"))
+    # The same rule wherever a log axis is chosen: f itself, and bands of curves.
+    for ax in (plot.values(run), plot.bands(run.steps, {"SGD": gaps.T})):
+        assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0.0
+        plt.close(ax.figure)
 
 
 def test_values_gap_below_the_resolution_of_a_nonzero_minimum_is_rounding():

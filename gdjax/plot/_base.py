@@ -178,10 +178,14 @@ def _value_scale(
     return "linear", linthresh
 
 
-def _set_value_scale(ax, scale: tuple[str, float]) -> None:
+def _set_value_scale(ax, scale: tuple[str, float], drawn: Sequence[np.ndarray]) -> None:
+    """``scale`` (from `_value_scale`) on ``ax``; a log one by `_log_axis`, which
+    still draws the ``drawn`` values that are 0."""
     kind, linthresh = scale
     if kind == "symlog":
         ax.set_yscale("symlog", linthresh=linthresh)
+    elif kind == "log":
+        _log_axis(ax, drawn)
     else:
         ax.set_yscale(kind)
 
@@ -196,13 +200,13 @@ def _gap(values: Any, minimum: Any) -> np.ndarray:
     return np.maximum(values.astype(np.float64) - minimum, eps * np.abs(minimum))
 
 
-def _gap_axis(ax, gaps: Sequence[np.ndarray]) -> None:
-    """A log axis for gaps ``f - f*`` that still draws a gap of 0 (a run that met f*
-    exactly, or underflowed to it): a log axis drops those points, and a line would
-    seem to stop there. So where a gap is 0 the axis is symlog, log above the
-    smallest positive gap and linear below it, the 0 at the bottom (linear when no
-    gap is positive)."""
-    values = np.concatenate([np.ravel(np.asarray(g, np.float64)) for g in gaps])
+def _log_axis(ax, drawn: Sequence[np.ndarray]) -> None:
+    """A log value axis that still draws the ``drawn`` values that are 0 (a gap
+    ``f - f*`` of a run that met f* exactly, or underflowed to it): a log axis drops
+    them, and a line would seem to stop there. So where one is 0 the axis is symlog,
+    log above the smallest positive value and linear below it, the 0 at the bottom
+    (linear when none is positive)."""
+    values = np.concatenate([np.ravel(np.asarray(d, np.float64)) for d in drawn])
     values = values[np.isfinite(values)]
     positive = values[values > 0]
     if values.size and not positive.size:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdjax.plot._base import COLORS, MARKERS, _band, _gap_axis, subplots
+from gdjax.plot._base import COLORS, MARKERS, _band, _log_axis, subplots
 from gdjax.plot.trajectories import paths
 
 _WIDE_COLORS = (*COLORS, "tab:cyan", "tab:olive", "tab:pink", "0.5")
@@ -125,7 +125,7 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
 
 def _sensitivity_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.set_xscale("log")
-    _gap_axis(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
+    _log_axis(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final validation loss")
     ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")
@@ -201,7 +201,7 @@ def _curve_band(ax, cell: Any, i: int) -> None:
 
 def _curves_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.axhline(results.targets[problem], color="k", ls="--", lw=0.8, label="target")
-    _gap_axis(ax, [np.asarray(c.curves, np.float64) for c in cells])
+    _log_axis(ax, [np.asarray(c.curves, np.float64) for c in cells])
     # A data problem's curves start after the first epoch, a function's at its start.
     kind = "epoch" if cells[0].first_step else "step"
     ax.set_xlabel(kind)

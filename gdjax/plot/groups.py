@@ -56,7 +56,7 @@ def bands(
     for i, (label, c) in enumerate(curves.items()):
         color = _style(i, None, colors)[1]
         _band(ax, x, c, color, (f"{label}: mean of {c.shape[0]}", f"{label}: min-max"))
-    _set_value_scale(ax, scale)
+    _set_value_scale(ax, scale, list(curves.values()))
     return _labelled(ax, xlabel, ylabel, legend if curves else None)
 
 

@@ -18,7 +18,6 @@ from gdjax.plot._base import (
     _axes,
     _band,
     _gap,
-    _gap_axis,
     _labelled,
     _legend,
     _pyplot,
@@ -122,7 +121,9 @@ def values(
     when they are positive and span three decades or more, symmetric-log
     (linear within the starts' scale, logarithmic beyond it) when they go
     negative beyond a thousand times that scale, as on a saddle whose paths
-    run off to minus infinity; else linear.
+    run off to minus infinity; else linear. A log axis drops values of 0 or
+    below, so where there are any it is symlog instead, log above the smallest
+    positive value and linear below it: a run that reaches 0 is drawn there.
 
     Args:
       runs: ``{label: Trajectories}`` or one `gdjax.trajectories.Trajectories`.
@@ -130,10 +131,9 @@ def values(
       log: the value axis: None (default) chooses as above; True or ``"log"``,
         ``"symlog"``, False or ``"linear"`` force one.
       minimum: if given, ``f - minimum`` is drawn (the gap to the optimum),
-        so that a log axis shows the rate of convergence. Gaps below the float
-        resolution of ``minimum`` are rounding and drawn at it; with a minimum of
-        0 the gap is exact down to 0, and where it reaches 0 the log axis becomes
-        symlog, linear below the smallest positive gap, so the 0 is drawn.
+        so that a log axis shows the rate of convergence. On a log axis, gaps
+        below the float resolution of ``minimum`` are rounding and drawn at it;
+        with a minimum of 0 the gap is exact, down to 0.
       legend: legend location (a matplotlib ``loc`` or ``"outside"``), or ``None``.
 
     Returns:
@@ -146,17 +146,13 @@ def values(
         vals = np.asarray(run.values, np.float64)
         drawn[label] = (np.asarray(run.steps), vals - minimum if minimum is not None else vals)
     scale = _value_scale([v for _, v in drawn.values()], log, "values")
-    gaps = minimum is not None and scale[0] == "log"
     shown = []
     for i, (label, (steps, vals)) in enumerate(drawn.items()):
-        if gaps:  # a gap of 0 (f* = 0 met exactly) is left for _gap_axis to draw
-            vals = _gap(named[label].values, minimum)
+        if minimum is not None and scale[0] == "log":
+            vals = _gap(named[label].values, minimum)  # below f*'s resolution: rounding
         shown.append(vals)
         _band(ax, steps, vals.T, _style(i, None, None)[1], (label, None))
-    if gaps:
-        _gap_axis(ax, shown)
-    else:
-        _set_value_scale(ax, scale)
+    _set_value_scale(ax, scale, shown)
     ax.set_xlabel("step")
     ax.set_ylabel("f - f*" if minimum is not None else "f")
     if legend and any(label is not None for label in named):
