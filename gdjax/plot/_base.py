@@ -213,13 +213,16 @@ def _log_axis(ax, drawn: Sequence[np.ndarray]) -> None:
         ax.set_yscale("linear")
     elif positive.size and values.min() <= 0:
         ax.set_yscale("symlog", linthresh=float(positive.min()))
-        # symlog's margins would add decades of negative values that no run has: the
-        # bottom is the lowest gap, the top a third of a decade above all that is drawn.
+        # symlog's margins would add decades of negative values that nothing drawn
+        # has: the bottom is the lowest value, the top a third of a decade above all.
         bottom, top = min(0.0, float(values.min())), 2 * float(ax.dataLim.ymax)
         # symlog labels every decade: at most about 8 labels, as the log axis shows.
-        low, high = math.ceil(math.log10(positive.min())), math.floor(math.log10(top))
+        low = math.ceil(math.log10(positive.min()))
+        high = math.floor(math.log10(max(top, -bottom)))
         stride = max(1, math.ceil((high - low + 1) / 8))
-        ax.set_yticks([0.0, *(10.0**e for e in range(high, low - 1, -stride))])
+        decades = [10.0**e for e in range(high, low - 1, -stride)]
+        ticks = [0.0, *(d for d in decades if d <= top), *(-d for d in decades if -d >= bottom)]
+        ax.set_yticks(ticks)
         ax.set_ylim(bottom, top)
     else:
         ax.set_yscale("log")
