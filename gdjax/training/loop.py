@@ -229,13 +229,16 @@ def fit_many(
 
     Args:
       init: ``key -> params`` (each seed its own initialisation), or a params
-        pytree shared by every run.
+        pytree shared by every run. A `jax.tree_util.Partial` whose arguments
+        are all floats (an init scale) passes them to the compiled init as
+        data: calls that differ only in them compile it once.
       make_optimizer: ``(**setting) -> GradientTransformation``, or
         ``(**setting, key) -> GradientTransformation``.
       seeds: the seeds (ints), or a count ``n`` for ``range(n)``.
       settings: ``{name: values}``, zipped; None for one setting, ``make_optimizer()``.
-      model_state: ``key -> model_state`` (called with ``init``'s key), a model
-        state shared by every run as its start, or None (default): no model state.
+      model_state: ``key -> model_state`` (called with ``init``'s key; a
+        `jax.tree_util.Partial` as for ``init``), a model state shared by every
+        run as its start, or None (default): no model state.
       devices: the `jax.Device` s to split the runs over (this process's: say
         ``jax.local_devices()``). None (default) or one device: the default
         device, as before (unlike `gdjax.trajectories.run`, whose None is every

@@ -103,18 +103,43 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
             jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (*shape, *jnp.shape(x))), init)
         )
     impl = jax.random.key_impl(keys)
+    arguments, structure = _init_data(init)
 
-    def one(data: jax.Array) -> Any:
-        return init(jax.random.fold_in(jax.random.wrap_key_data(data, impl=impl), 0))
+    def one(arguments: list, data: jax.Array) -> Any:
+        call = init if structure is None else jax.tree.unflatten(structure, arguments)
+        return call(jax.random.fold_in(jax.random.wrap_key_data(data, impl=impl), 0))
 
+    # Kept on the init's structure when its numbers are arguments, else on the init.
+    identity = (init if structure is None else structure, str(impl))
     # On the host: iterating over a device array compiles an unstack per run count.
     data = np.asarray(jax.random.key_data(keys)).reshape(keys.size, -1)
     if data.shape[0] <= ONE_BY_ONE:
-        program = cached(("initial params", init, str(impl)), lambda: jax.jit(one))
+        program = cached(("initial params", *identity), lambda: jax.jit(one))
         # Stacked where they were drawn: no round trip through the host.
-        return _stacked_on_run_axes(shape, [program(row) for row in data])
-    program = cached(("initial params, vmapped", init, str(impl)), lambda: jax.jit(jax.vmap(one)))
-    return _on_run_axes(shape, program(data))
+        return _stacked_on_run_axes(shape, [program(arguments, row) for row in data])
+    program = cached(
+        ("initial params, vmapped", *identity), lambda: jax.jit(jax.vmap(one, in_axes=(None, 0)))
+    )
+    return _on_run_axes(shape, program(arguments, data))
+
+
+def _init_data(init: Callable[[jax.Array], Any]) -> tuple[list, Any]:
+    """``(floats, structure)`` of an init that is a pytree of floating-point numbers
+    around its function (a `jax.tree_util.Partial`, say of an init scale): they are its
+    program's arguments, so inits that differ only in them share one compiled program
+    (XLA compiles an init's threefry draws slowly: seconds for an MLP's). Else
+    ``([], None)``: the program closes over ``init`` (integers, such as layer sizes,
+    stay constants: shapes are made of them)."""
+    leaves, structure = jax.tree.flatten(init)
+    if jax.tree_util.treedef_is_leaf(structure) or not all(map(_floating, leaves)):
+        return [], None
+    return leaves, structure
+
+
+def _floating(leaf: Any) -> bool:
+    if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
+        return jnp.issubdtype(leaf.dtype, jnp.floating)
+    return isinstance(leaf, float)
 
 
 # The grid's arrays are made by small programs cached per grid shape: as eager ops, each

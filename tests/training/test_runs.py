@@ -9,6 +9,7 @@ import pytest
 import gdjax
 from gdjax.training import models, runs
 from gdjax.training.runs import grid
+from tests.helpers import COMPILES
 
 
 def init(key):
@@ -59,6 +60,37 @@ def test_initial_params_run_by_run_are_the_vmapped_draws_bitwise(init):
         flat = jax.tree.map(lambda x, n=count: x.reshape(n, *x.shape[2:]), got)
         for a, b in zip(jax.tree.leaves(flat), jax.tree.leaves(expected), strict=True):
             np.testing.assert_array_equal(a, b[:count])
+
+
+def scaled_mlp(scale, key):
+    return models.mlp_init(key, (8, 6, 3), scale)
+
+
+@pytest.mark.parametrize("count", [6, 2 * (runs.ONE_BY_ONE + 1)])
+def test_an_init_partial_of_numbers_compiles_once_for_every_value(count):
+    # A `jax.tree_util.Partial`'s numbers are its program's arguments: inits that differ
+    # only in an init scale share one program (a closure per scale compiled its draws
+    # again), and give the bits that a closure over each scale gives.
+    keys = jax.random.split(jax.random.key(5), count).reshape(2, -1)
+    runs.initial_params(jax.tree_util.Partial(scaled_mlp, 0.5), keys)  # compiled here
+    before = COMPILES.count
+    for scale in (0.1, 2.0, 4.0):
+        got = runs.initial_params(jax.tree_util.Partial(scaled_mlp, scale), keys)
+        expected = runs.initial_params(lambda k, s=scale: scaled_mlp(s, k), keys)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert COMPILES.count - before == 3  # the three closures', none for the partials
+
+
+def sized_mlp(sizes, key):
+    return models.mlp_init(key, sizes)
+
+
+def test_an_init_partial_of_integers_keeps_them_constants():
+    # Layer sizes make shapes: a Partial over integers is closed over, not traced.
+    keys = jax.random.split(jax.random.key(5), 6).reshape(2, 3)
+    got = runs.initial_params(jax.tree_util.Partial(sized_mlp, (8, 6, 3)), keys)
+    assert [layer["w"].shape for layer in got] == [(2, 3, 8, 6), (2, 3, 6, 3)]
 
 
 def test_every_run_gets_the_keys_the_scheme_names():
