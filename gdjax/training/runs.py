@@ -109,7 +109,7 @@ def initial_params(init: Callable[[jax.Array], Any] | Any, keys: jax.Array) -> A
         call = init if structure is None else jax.tree.unflatten(structure, arguments)
         return call(jax.random.fold_in(jax.random.wrap_key_data(data, impl=impl), 0))
 
-    # Kept on the init's structure when its numbers are arguments, else on the init.
+    # Kept on the init's structure when its floats are arguments, else on the init.
     identity = (init if structure is None else structure, str(impl))
     # On the host: iterating over a device array compiles an unstack per run count.
     data = np.asarray(jax.random.key_data(keys)).reshape(keys.size, -1)
