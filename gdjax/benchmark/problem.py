@@ -1,10 +1,11 @@
 """What a benchmark problem is: a start, a loss, the data, how long to train, and a target.
 
 Two kinds share one NamedTuple. A *function* problem (``data is None``) is a
-deterministic function of one point, run for ``steps`` steps as one program of
-`gdjax.trajectories` (the texts' landscapes, Rosenbrock, an ill-conditioned
-quadratic). A *data* problem trains a model with `gdjax.training.fit_many` for
-``steps`` epochs, tuned on the validation set and reported on the test set.
+deterministic function of one point, run for ``steps`` steps as one jitted
+program, a scan over steps of a vmap over the runs, as `gdjax.trajectories` runs
+its starts (the texts' landscapes, Rosenbrock, an ill-conditioned quadratic). A
+*data* problem trains a model with `gdjax.training.fit_many` for ``steps`` epochs,
+tuned on the validation set and reported on the test set.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def compare(land: landscapes.Landscape, runs: dict, starts: np.ndarray, steps: i
 
 
 def _values_panel(plot: Any, ax: Any, land: landscapes.Landscape, runs: dict) -> None:
-    from gdjax.plot._base import _gap
+    from gdjax.plot._base import gap_above
 
     if land.minima:
         # Each start's gap to the minimum it ends nearest to: a start settling in a local
@@ -47,7 +47,7 @@ def _values_panel(plot: Any, ax: Any, land: landscapes.Landscape, runs: dict) ->
             index, _ = land.nearest_minimum(run.final)
             nearest = np.asarray([land.minima[i].value for i in np.asarray(index)])
             values = np.asarray(run.values)
-            gaps[name] = run._replace(values=_gap(values, nearest.astype(values.dtype)))
+            gaps[name] = run._replace(values=gap_above(values, nearest.astype(values.dtype)))
         plot.values(gaps, ax, log=True, minimum=0.0, legend=None)
         ax.set_ylabel("f - f(nearest minimum)")
     else:

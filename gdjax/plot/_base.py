@@ -190,7 +190,7 @@ def _set_value_scale(ax, scale: tuple[str, float], drawn: Sequence[np.ndarray]) 
         ax.set_yscale(kind)
 
 
-def _gap(values: Any, minimum: Any) -> np.ndarray:
+def gap_above(values: Any, minimum: Any) -> np.ndarray:
     """``values - minimum`` in float64, floored at the float resolution of ``minimum``
     in the values' dtype: below it the gap is rounding. (A minimum of 0 has none: the
     gap is exact down to 0.)"""

@@ -125,7 +125,7 @@ def sensitivity_figure(results: Any, problems: Sequence[str] | None = None) -> A
 
 def _sensitivity_axes(ax, results: Any, problem: str, cells: list[Any]) -> None:
     ax.set_xscale("log")
-    _log_axis(ax, [np.asarray(a, np.float64) for c in cells for a in (c.validation, c.test_loss)])
+    _log_axis(ax, [a for c in cells for a in (c.validation, c.test_loss)])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("final validation loss")
     ax.set_title(f"{problem}: {results.points}-point {results.search}", fontsize="medium")

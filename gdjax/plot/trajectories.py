@@ -17,7 +17,6 @@ from gdjax.plot._base import (
     _as_runs,
     _axes,
     _band,
-    _gap,
     _labelled,
     _legend,
     _pyplot,
@@ -25,6 +24,7 @@ from gdjax.plot._base import (
     _style,
     _thinned,
     _value_scale,
+    gap_above,
 )
 from gdjax.plot.landscapes import contour, curve
 from gdjax.trajectories import Trajectories
@@ -149,7 +149,7 @@ def values(
     shown = []
     for i, (label, (steps, vals)) in enumerate(drawn.items()):
         if minimum is not None and scale[0] == "log":
-            vals = _gap(named[label].values, minimum)  # below f*'s resolution: rounding
+            vals = gap_above(named[label].values, minimum)  # below f*'s resolution: rounding
         shown.append(vals)
         _band(ax, steps, vals.T, _style(i, None, None)[1], (label, None))
     _set_value_scale(ax, scale, shown)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gdjax
-from gdjax.benchmark import protocol
+from gdjax.benchmark import problems, protocol
 from gdjax.benchmark.problem import Datasets, Problem
 from gdjax.benchmark.protocol import Budget, Tuned
 
@@ -112,6 +112,33 @@ def test_two_dimensional_reruns_keep_their_paths():
     assert cell.best == 1
     np.testing.assert_allclose(cell.paths[:, :, 0], [0.5 ** np.arange(6)] * 2, rtol=1e-6)
     np.testing.assert_allclose(cell.distance, [math.sqrt(2) * 0.5**5] * 2, rtol=1e-5)
+
+
+def test_every_run_keeps_its_setting_and_its_seeds_start():
+    # SGD on x²/2 from seed s's start x0: x_t = (1 − η)^t x0, so every point of the
+    # (settings, seeds, steps + 1, D) array names its rate and its start.
+    plane = Problem("plane", lambda key: 1.0 + jax.random.uniform(key, (2,)), _half_square, 0, 4)
+    build = protocol.Build(gdjax.sgd, ())
+    rates = np.array([0.1, 0.3, 0.6])
+    runs = protocol.run_function(plane, build, {"learning_rate": rates}, [5, 7], True)
+    x0 = np.asarray(jax.vmap(plane.init)(jax.vmap(jax.random.key)(jnp.array([5, 7]))))
+    decay = (1 - rates)[:, None, None, None] ** np.arange(5)[None, None, :, None]
+    hand = decay * x0[None, :, None, :]
+    np.testing.assert_allclose(runs.points, hand, rtol=1e-5)
+    np.testing.assert_allclose(runs.last, hand[:, :, -1], rtol=1e-5)
+    np.testing.assert_allclose(runs.curve, 0.5 * np.sum(hand**2, axis=-1), rtol=1e-5)
+
+
+def test_a_lone_run_has_the_bits_it_has_in_a_batch():
+    # XLA compiles a batch of one otherwise: on the quadratic its rounding differed.
+    quadratic = problems.quadratic()._replace(steps=50)
+    build = protocol.Build(gdjax.adam, ())
+    rates = np.array([0.01, 0.03, 0.1], np.float32)
+    batch = protocol.run_function(quadratic, build, {"learning_rate": rates}, [0, 1], True)
+    for i, seed in [(0, 0), (2, 1)]:
+        alone = protocol.run_function(quadratic, build, {"learning_rate": rates[i : i + 1]}, [seed])
+        np.testing.assert_array_equal(alone.curve[0, 0], batch.curve[i, seed])
+        np.testing.assert_array_equal(alone.last[0, 0], batch.last[i, seed])
 
 
 # 1-D linear regression, full batch: w ← w − η · 2 mean(x (x w − y)), from w = 0.
