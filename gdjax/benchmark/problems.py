@@ -20,7 +20,10 @@ carved from the training set and reported on the test set:
 * ``fashion_mnist``: the texts' MLP on Fashion-MNIST, from files in ``data_dir``.
 
 Every problem is a `gdjax.benchmark.problem.Problem`; its docstring says
-what its target is and why. `get` builds one by name:
+what its target is and why. Each is built once per process and handed out
+again (Fashion-MNIST's data once per directory, its functions shared), so a
+second benchmark of it compiles nothing its first compiled: compiled programs
+are kept on a problem's functions. `get` returns one by name:
 
     >>> from gdjax.benchmark import problems
     >>> problems.get("rosenbrock").minimum[1]
@@ -61,6 +64,7 @@ def _quadratic_parts() -> tuple[np.ndarray, np.ndarray]:
     return hessian.astype(np.float32), minimiser.astype(np.float32)
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def quadratic() -> Problem:
     """An ill-conditioned quadratic: ``f(x) = ½ (x − x*)ᵀ A (x − x*)``, dimension 100, κ = 100.
 
@@ -114,6 +118,7 @@ def _landscape_problem(
     )
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def rosenbrock() -> Problem:
     """Rosenbrock's valley ``(1 − x)² + 100(y − x²)²`` from pytorch-optimizer's start (−2, 2).
 
@@ -135,6 +140,7 @@ def rosenbrock() -> Problem:
     return _landscape_problem(landscapes.rosenbrock, (-2.0, 2.0), target=1e-2, steps=500)
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def rastrigin() -> Problem:
     """Rastrigin's egg crate ``20 + Σ (x² − 10 cos 2πx)`` from pytorch-optimizer's start (−2, 3.5).
 
@@ -160,6 +166,7 @@ def rastrigin() -> Problem:
 TWO_GAUSSIANS_START = (1.5, 1.5)
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def two_gaussians() -> Problem:
     """The texts' two Gaussian wells (seed 001 eq. 11.4) from Table 11-1's start (1.5, 1.5).
 
@@ -229,6 +236,7 @@ def _logistic_correct(params: dict, batch: dict) -> jax.Array:
     return ((_logits(params, batch["x"]) > 0) == (batch["y"] == 1)).astype(jnp.float32)
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def sparse_logistic() -> Problem:
     """Seed 004's sparse features as a logistic regression: 16 features, most of them rare.
 
@@ -290,6 +298,7 @@ def _mlp_correct(params: list, batch: dict) -> jax.Array:
     return models.correct(models.mlp_apply(params, batch["x"]), batch["y"])
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def digits_mlp() -> Problem:
     """The texts' MLP (seed 001's NN.py: sigmoids, squared error) on scikit-learn's digits.
 
@@ -329,6 +338,7 @@ def _cnn_correct(params: dict, batch: dict) -> jax.Array:
     return models.correct(models.cnn_apply(params, batch["x"]), batch["y"])
 
 
+@functools.cache  # one Problem per process: its programs compile once
 def digits_cnn() -> Problem:
     """A small CNN (`gdjax.training.models.cnn_init`) on scikit-learn's digits as 8×8 images.
 
@@ -364,6 +374,10 @@ def _fashion_mnist(data_dir: str) -> Datasets:
     return _with_validation(datasets.fashion_mnist(data_dir), 1 / 6)
 
 
+def _fashion_mlp_init(key: jax.Array) -> list:
+    return models.mlp_init(key, FASHION_MLP_SIZES)
+
+
 def fashion_mnist(data_dir: str | os.PathLike | None = None) -> Problem:
     """The texts' MLP on Fashion-MNIST (seed 001's momentum experiment), from ``data_dir``.
 
@@ -396,7 +410,7 @@ def fashion_mnist(data_dir: str | os.PathLike | None = None) -> Problem:
         )
     return Problem(
         name="fashion_mnist",
-        init=lambda key: models.mlp_init(key, FASHION_MLP_SIZES),
+        init=_fashion_mlp_init,
         loss=models.mlp_loss,
         target=0.15,
         steps=5,

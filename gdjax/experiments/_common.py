@@ -8,8 +8,9 @@ fit_many that does the work has one name to patch in tests:
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -177,6 +178,14 @@ def train(program: Program, progress: bool) -> Trained:
     return Trained(params, history, time.perf_counter() - began)
 
 
+@functools.cache
+def init_of(make: Callable[..., Any], *args: Hashable) -> Callable[[jax.Array], Any]:
+    """``key -> make(key, *args)``, one function for equal arguments: `fit_many` keeps an
+    init's compiled program on the function, so a second run of an experiment on the
+    same network draws its params without compiling them again (seconds for an MLP)."""
+    return lambda key: make(key, *args)
+
+
 def sgd_momentum(learning_rate: Any, momentum: Any) -> GradientTransformation:
     """``gdjax.sgd(learning_rate, momentum)``, its settings by name: the optimizer of the
     MLP's programs in `momentum` and `grid`, one function so they share compiled steps."""
@@ -211,7 +220,7 @@ def predict(apply: Callable, params: Any, x: np.ndarray, chunk: int = 512) -> np
     One setting at a time and the inputs in chunks, so that the activations of
     44 runs on 10,000 Fashion-MNIST images never sit in memory at once.
     """
-    run = jax.jit(jax.vmap(lambda p, xb: jnp.argmax(apply(p, xb), axis=-1), (0, None)))
+    run = _predictions(apply)
     rows = []
     for one in _per_setting(params):
         parts = [np.asarray(run(one, x[j : j + chunk])) for j in range(0, len(x), chunk)]
@@ -224,7 +233,7 @@ def mean_loss(loss_fn: Callable, params: Any, data: Mapping, chunk: int = 2048) 
 
     Chunked as `predict` is. Non-finite where a run's params give a non-finite loss.
     """
-    run = jax.jit(jax.vmap(lambda p, batch: jnp.sum(loss_fn(p, batch)), (0, None)))
+    run = _summed_losses(loss_fn)
     count = len(data["y"])
     rows = []
     for one in _per_setting(params):
@@ -234,6 +243,17 @@ def mean_loss(loss_fn: Callable, params: Any, data: Mapping, chunk: int = 2048) 
         ]
         rows.append(np.sum(parts, axis=0) / count)
     return np.stack(rows)
+
+
+# One compiled program per model for every call (a jit of a new lambda compiles anew).
+@functools.cache
+def _predictions(apply: Callable) -> Callable:
+    return jax.jit(jax.vmap(lambda p, xb: jnp.argmax(apply(p, xb), axis=-1), (0, None)))
+
+
+@functools.cache
+def _summed_losses(loss_fn: Callable) -> Callable:
+    return jax.jit(jax.vmap(lambda p, batch: jnp.sum(loss_fn(p, batch)), (0, None)))
 
 
 def scores(labels: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ rates and initialisation scales."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -105,6 +106,7 @@ class _Network(NamedTuple):
     apply: Callable
 
 
+@functools.cache  # the same functions for the same sizes: their programs compile once
 def _networks(sizes: tuple[int, ...]) -> tuple[_Network, _Network]:
     """Without BN the model state is None; fit_many then returns params alone, and the
     evaluation functions take the params. With BN they take ``(params, model_state)``."""

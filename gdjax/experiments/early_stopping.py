@@ -146,7 +146,7 @@ def early_stopping(
 
     program = _common.Program(
         _common.deep_mlp_loss,
-        lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
+        _common.init_of(models.deep_mlp_init, 64, width, depth, _common.CLASSES),
         lambda: gdjax.adam(learning_rate),
         train,
         seeds=runs,

@@ -141,7 +141,7 @@ def grid(
     lr_grid, mom_grid = np.meshgrid(lrs, moms, indexing="ij")
     program = _common.Program(
         models.mlp_loss,
-        lambda key: models.mlp_init(key, sizes),
+        _common.init_of(models.mlp_init, sizes),
         _common.sgd_momentum,
         train,
         seeds=[seed],

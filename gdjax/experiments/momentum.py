@@ -131,7 +131,7 @@ def momentum(
 
     program = _common.Program(
         models.mlp_loss,
-        lambda key: models.mlp_init(key, sizes),
+        _common.init_of(models.mlp_init, sizes),
         _common.sgd_momentum,
         split.train,
         seeds=runs,

@@ -135,7 +135,7 @@ def noise(
 
     program = _common.Program(
         _common.deep_mlp_loss,
-        lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
+        _common.init_of(models.deep_mlp_init, 64, width, depth, _common.CLASSES),
         lambda eta: gdjax.noisy_sgd(learning_rate, eta, gamma),
         split.train,
         seeds=runs,

@@ -178,7 +178,7 @@ def optimizers(
     image_shape = tuple(split.train["x"].shape[1:])
     cnn = _common.Program(
         _cnn_loss,
-        lambda key: models.cnn_init(key, image_shape, _common.CLASSES),
+        _common.init_of(models.cnn_init, image_shape, _common.CLASSES),
         _MAKERS[names[0]],
         split.train,
         seeds=runs,

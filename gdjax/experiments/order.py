@@ -176,7 +176,7 @@ def order(
     # alone: fit_many keeps its compiled programs on these functions.
     shuffled = _common.Program(
         _common.deep_mlp_loss,
-        lambda key: models.deep_mlp_init(key, 64, width, depth, _common.CLASSES),
+        _common.init_of(models.deep_mlp_init, 64, width, depth, _common.CLASSES),
         lambda: gdjax.sgd(learning_rate),
         train,
         seeds=runs,

@@ -240,3 +240,13 @@ def test_data_targets_are_reachable(name, optimizer, learning_rate, epochs):
     assert epochs <= problem.steps
     losses = fit(problem, optimizer, learning_rate, epochs)
     assert np.min(losses) <= problem.target, losses
+
+
+def test_a_problem_is_built_once_so_its_programs_compile_once(tmp_path):
+    # Compiled programs are kept on a problem's functions: a rebuilt problem with new
+    # functions would compile them all again in a second benchmark.
+    for name in problems.DEFAULT:
+        assert problems.get(name) is problems.get(name)
+    directory = fake_fashion_mnist(tmp_path, n_train=60, n_test=10)
+    first, second = (problems.get("fashion_mnist", directory) for _ in range(2))
+    assert (first.init, first.loss, first.data) == (second.init, second.loss, second.data)
