@@ -310,7 +310,7 @@ def run_function(
     curve = runs_first(np.concatenate([out.gaps, out.final_gap[None]]).astype(np.float64))
     points = None
     if record_points:
-        starts = np.tile(out.starts, (shape[0], 1))
+        starts = np.tile(out.starts, (shape[0],) + (1,) * (out.starts.ndim - 1))
         points = runs_first(np.concatenate([starts[None], out.path]))
     last = np.asarray(out.last, np.float64).reshape(shape + out.last.shape[1:])
     if lone:
@@ -355,7 +355,7 @@ def _function_program(init, loss, build, steps, floor, record_points):
         starts = jax.vmap(lambda seed: init(jax.random.key(seed)))(seeds)
         count = len(jax.tree.leaves(settings)[0])
         runs = jax.tree.map(lambda v: jnp.repeat(v, len(seeds)), settings)
-        x = jnp.tile(starts, (count, 1))
+        x = jnp.tile(starts, (count,) + (1,) * (starts.ndim - 1))  # run r: seed r % seeds
         state = jax.vmap(lambda setting, x: build(**setting).init(x))(runs, x)
 
         def step(carry, _):
