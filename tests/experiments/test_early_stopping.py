@@ -15,6 +15,7 @@ import gdjax
 from gdjax import experiments, plot
 from gdjax.training import Batching, EarlyStopping, Evaluation, fit_many, metrics, models
 from tests.experiments.helpers import assert_finite_comparison, assert_png, draw
+from tests.helpers import COMPILES
 
 es = importlib.import_module("gdjax.experiments.early_stopping")
 TINY = {
@@ -104,6 +105,16 @@ def test_stopping_epoch_agrees_with_the_training_hook():
         history.validation_loss[0], history.best_epoch[0], history.stopped_epoch[0], strict=True
     ):
         assert es.stopping_epoch(curve, 3) == (kept, stopped)
+
+
+def test_running_it_again_compiles_nothing(result):
+    # The test-MCC metric is one function per process (it used to be built per call, so
+    # every call compiled the epoch's evaluation again).
+    before = COMPILES.count
+    again = experiments.early_stopping(**TINY)
+    assert COMPILES.count == before
+    np.testing.assert_array_equal(again.test_mcc, result.test_mcc)
+    np.testing.assert_array_equal(again.validation_loss, result.validation_loss)
 
 
 def test_mcc_metric_is_the_test_mcc():
