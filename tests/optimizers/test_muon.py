@@ -118,14 +118,6 @@ def _final(opt):
     return run(opt, nested_params(), steps=60)[0]
 
 
-def test_vmap_over_learning_rate_and_beta_inside_jit():
-    rates, betas = jnp.asarray([0.01, 0.03]), jnp.asarray([0.9, 0.95])
-    swept = jax.jit(jax.vmap(lambda r, b: _final(muon(r, beta=b))))(rates, betas)
-    for i in range(2):
-        alone = _final(muon(rates[i], beta=betas[i]))
-        assert_trees_close(jax.tree.map(lambda x, i=i: x[i], swept), alone, rtol=1e-5, atol=1e-6)
-
-
 def test_a_schedule_works_where_the_rate_does():
     got = _final(muon(cosine_decay(0.02, 60)))
     want = run(

@@ -12,7 +12,6 @@ from tests.helpers import (
     convex_loss,
     nested_params,
     run,
-    trees_differ,
 )
 
 
@@ -228,32 +227,3 @@ def test_zero_gradients_leave_the_params_unchanged(make):
     params = nested_params()
     got, _ = run(make(), params, steps=20, loss_fn=lambda p: 0.0 * convex_loss(p))
     assert_trees_close(got, params, rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("name", list(ALIASES))
-def test_vmap_over_the_rate_inside_jit_is_one_run_per_value(name):
-    def final(rate):
-        return run(ALIASES[name](rate), nested_params(), steps=20)[0]
-
-    @jax.jit
-    def both(rates):
-        return jax.vmap(final)(rates), [final(rates[i]) for i in range(2)]
-
-    swept, separate = both(jnp.array([0.001, 0.004]))
-    rows = [jax.tree.map(lambda x, i=i: x[i], swept) for i in range(2)]
-    for row, one in zip(rows, separate, strict=True):
-        assert_trees_close(row, one)
-    assert trees_differ(*rows)
-
-
-@pytest.mark.parametrize("name", ["lion", "sign_sgd", "signum"])
-def test_a_schedule_works_where_the_rate_does(name):
-    make = ALIASES[name]
-    constant, _ = run(make(0.003), nested_params(), steps=30)
-    scheduled, _ = run(make(gdjax.schedules.constant(0.003)), nested_params(), steps=30)
-    assert_trees_close(scheduled, constant, rtol=1e-6)
-    decayed, _ = run(make(gdjax.schedules.exponential_decay(0.003, 1, 0.5)), nested_params(), 30)
-    assert any(
-        not np.allclose(a, b)
-        for a, b in zip(*map(jax.tree.leaves, (decayed, constant)), strict=True)
-    )
