@@ -125,8 +125,8 @@ def order_benchmark(runs: int, epochs: int) -> dict:
 
 def early_stopping_benchmark(runs: int, epochs: int) -> dict:
     ours = gdjax.experiments.early_stopping(runs=runs, epochs=epochs, progress=False).seconds
-    train, validation, test = early_module._split(200)
-    mcc = early_module.mcc_metric(test)
+    train, validation = early_module._split(200)
+    mcc = early_module._digits_test_mcc()
     run_setup = {
         "train": train,
         "batch_size": 20,
