@@ -60,10 +60,12 @@ def run(
     loss_fn: Callable = loss,
     pass_value: bool = False,
     apply: Callable | None = None,
+    compiler_options: dict | None = None,
 ) -> tuple[Any, Any]:
     """``steps`` steps of ``optimizer`` on ``loss_fn`` as one jitted scan; returns (params, state).
 
-    ``apply`` adds updates to params (default: gdjax.apply_updates).
+    ``apply`` adds updates to params (default: gdjax.apply_updates); ``compiler_options``
+    go to ``jax.jit`` (`DEFAULT_COMPILER` for a bit-for-bit comparison of two programs).
     """
     import gdjax
 
@@ -76,12 +78,11 @@ def run(
         u, s = optimizer.update(g, s, p, **extra)
         return (apply(p, u), s), None
 
-    @jax.jit
     def go(p):
         (p, s), _ = jax.lax.scan(step, (p, optimizer.init(p)), None, length=steps)
         return p, s
 
-    return go(params)
+    return jax.jit(go, compiler_options=compiler_options)(params)
 
 
 def assert_trees_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-7) -> None:
@@ -272,14 +273,25 @@ OPTIMIZER_PAIRS: dict[str, tuple[Callable, Callable]] = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
+DEFAULT_COMPILER = {"xla_backend_optimization_level": 3}
+"""``jax.jit(..., compiler_options=DEFAULT_COMPILER)``: XLA's default optimisation level,
+for the tests that claim two programs agree bit for bit (tests/conftest.py lowers the
+level for the rest of the suite, where it only halves compile time)."""
+
+
+def xla_flags(devices: int) -> str:
+    """This process's ``XLA_FLAGS`` (the suite's optimisation level) with ``devices`` host
+    CPU devices, for a child process."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    return f"{flags} --xla_force_host_platform_device_count={devices}".strip()
+
+
 def start_python(*args: str, devices: int | None = None) -> subprocess.Popen:
     """``python *args`` from the repository root, with ``devices`` host CPU devices
     (XLA's flag, which must be set before JAX starts, hence a new process)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if devices is not None:
-        env.update(
-            XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu"
-        )
+        env.update(XLA_FLAGS=xla_flags(devices), JAX_PLATFORMS="cpu")
     return subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,

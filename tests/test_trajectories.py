@@ -237,12 +237,15 @@ def test_steps_to_tol_is_the_step_from_which_the_run_stays_within_tol():
             outside = np.flatnonzero(~inside)
             settled = -1 if not inside[-1] else (outside[-1] + 1 if len(outside) else 0)
             assert result.steps_to_tol[i] == settled
-    # RMSProp with a constant rate passes through the ball and keeps oscillating: it
-    # must not count as arrived (a first-hit time would say it had).
+    # RMSProp with a constant rate passes through the ball and keeps oscillating: such a
+    # run must not count as arrived (a first-hit time would say it had). Which starts
+    # oscillate is chaotic (one of the five settles when XLA's LLVM optimisation is off).
     rms = T.run(gdjax.rmsprop(0.07), landscapes.two_gaussians, starts, 100, tol=1e-3)
     _, distance = landscapes.two_gaussians.nearest_minimum(rms.positions)
-    assert (np.asarray(distance) < 1e-3).any(axis=0).all()  # every start passes through
-    assert (np.asarray(rms.steps_to_tol) == -1).all()
+    inside = np.asarray(distance) < 1e-3
+    passed_through = inside.any(axis=0) & ~inside[-1]
+    assert passed_through.sum() >= 3
+    assert (np.asarray(rms.steps_to_tol)[passed_through] == -1).all()
 
 
 def test_non_finite_trajectories_are_flagged_diverged():

@@ -13,7 +13,7 @@ import pytest
 import gdjax
 from gdjax.distributed import AdaptiveRevisionState, adaptive_revision, delayed
 from gdjax.tree import StructureError
-from tests.helpers import nested_params, run
+from tests.helpers import DEFAULT_COMPILER, nested_params, run
 
 # --------------------------------------------------------------------------- references
 
@@ -65,11 +65,16 @@ def open_loop(tx, grads):
 
 
 def test_zero_delay_is_adagrad_bit_for_bit():
-    """z += g*g; x -= a g / sqrt(z) is gdjax.adagrad(a, z0, eps=0) (eps inside the root)."""
+    """z += g*g; x -= a g / sqrt(z) is gdjax.adagrad(a, z0, eps=0) (eps inside the root),
+    both compiled as XLA compiles by default."""
     params = nested_params()
     for lr, z0 in ((0.05, 0.1), (0.3, 1.0)):
-        ours, state = run(adaptive_revision(lr, 0, z0), params, steps=200)
-        theirs, (adagrad_state, *_) = run(gdjax.adagrad(lr, z0, 0.0), params, steps=200)
+        ours, state = run(
+            adaptive_revision(lr, 0, z0), params, steps=200, compiler_options=DEFAULT_COMPILER
+        )
+        theirs, (adagrad_state, *_) = run(
+            gdjax.adagrad(lr, z0, 0.0), params, steps=200, compiler_options=DEFAULT_COMPILER
+        )
         for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
             np.testing.assert_array_equal(a, b)
         for a, b in zip(

@@ -17,7 +17,7 @@ import pytest
 
 from gdjax import checkpoint
 from tests.distributed import multiprocess_fit
-from tests.helpers import ROOT
+from tests.helpers import ROOT, xla_flags
 
 pytest.importorskip("orbax.checkpoint")
 
@@ -38,7 +38,7 @@ def _start(directory: Path, out: Path, *flags: str) -> list[subprocess.Popen]:
         os.environ,
         PYTHONPATH=str(ROOT),
         JAX_PLATFORMS="cpu",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        XLA_FLAGS=xla_flags(2),
     )
     port = str(_free_port())
     processes = []

@@ -330,6 +330,9 @@ def test_vmap_over_a_line_search_hyperparameter():
         return x
 
     together = jax.jit(jax.vmap(final))(jnp.array([0.9, 0.1]))
-    assert_trees_close(together[0], jax.jit(final)(0.9), rtol=1e-5)
-    assert_trees_close(together[1], jax.jit(final)(0.1), rtol=1e-5)
-    assert not np.allclose(together[0], together[1])
+    # Rosenbrock's valley makes 8 steps amplify rounding: the vmapped program and the
+    # single one agree to 4e-6 after 4 steps and to 6e-4 after 8 where XLA's LLVM
+    # optimisation is off. The two settings' ends are O(1) apart.
+    assert_trees_close(together[0], jax.jit(final)(0.9), rtol=2e-3)
+    assert_trees_close(together[1], jax.jit(final)(0.1), rtol=2e-3)
+    assert not np.allclose(together[0], together[1], rtol=0.1)
