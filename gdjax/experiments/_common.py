@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import gdjax
+from gdjax._validation import check_flag, check_int
 from gdjax.base import GradientTransformation
 from gdjax.training import (
     Batching,
@@ -65,11 +66,12 @@ def check_batch_size(owner: str, batch_size: int, train: Mapping[str, np.ndarray
 # --------------------------------------------------------------------------- data
 
 
-def mlp_split(dataset: str, data_dir: Any) -> tuple[datasets.Split, tuple[int, ...]]:
-    """The MLP's data and layer sizes: digits 64-100-50-10, Fashion-MNIST 196-100-50-10."""
+def mlp_split(dataset: str, data_dir: Any) -> tuple[datasets.Data, datasets.Data, tuple[int, ...]]:
+    """``(train, test, sizes)``: the MLP's data and layer sizes, digits 64-100-50-10,
+    Fashion-MNIST 196-100-50-10."""
     if dataset == "digits":
-        return datasets.digits(), (64, 100, 50, 10)
-    return datasets.fashion_mnist(data_dir), (196, 100, 50, 10)
+        return (*datasets.digits(), (64, 100, 50, 10))
+    return (*datasets.fashion_mnist(data_dir), (196, 100, 50, 10))
 
 
 def cnn_split(dataset: str, data_dir: Any) -> datasets.Split:
@@ -83,6 +85,30 @@ def cnn_split(dataset: str, data_dir: Any) -> datasets.Split:
     train = {"x": split.train["x"][pick].reshape(-1, 28, 28, 1), "y": split.train["y"][pick]}
     test = {"x": split.test["x"].reshape(-1, 28, 28, 1), "y": split.test["y"]}
     return datasets.Split(train, test)
+
+
+_Loaded = TypeVar("_Loaded", bound=tuple)
+
+
+def checked_data(
+    owner: str, batch_size: Any, progress: Any, load: Callable[[], _Loaded]
+) -> tuple[int, _Loaded]:
+    """An experiment's data, loaded by ``load`` once its batching arguments are checked.
+
+    A ValueError unless ``batch_size`` is an integer >= 1 and ``progress`` True or
+    False, then one when a mini-batch would be larger than the training set: the
+    first item of what ``load`` returns (a `gdjax.training.datasets.Split`, or a
+    tuple such as ``(train, validation, test)``).
+
+    Returns:
+      ``(batch_size, data)``: the batch size as an int and what ``load`` returned.
+    """
+    batch_size = check_int(owner, "batch_size", batch_size, 1)
+    check_flag(owner, "progress", progress)
+    # Loaded only now, so that a bad argument is refused before any data is read.
+    data = load()
+    check_batch_size(owner, batch_size, data[0])
+    return batch_size, data
 
 
 # --------------------------------------------------------------------------- training

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 import gdjax
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import History, models, stats
 
@@ -203,10 +203,9 @@ def batchnorm(
     scale_rate = float(check_range(owner, "scale_rate", scale_rate, "(0, inf)"))
     threshold = float(check_range(owner, "threshold", threshold, "(0, inf)"))
     _common.check_dataset(owner, dataset, data_dir)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
-    check_flag(owner, "progress", progress)
-    split, sizes = _common.mlp_split(dataset, data_dir)
-    _common.check_batch_size(owner, batch_size, split.train)
+    batch_size, (train, test, sizes) = _common.checked_data(
+        owner, batch_size, progress, lambda: _common.mlp_split(dataset, data_dir)
+    )
 
     networks = _networks(sizes)
     programs = [  # each variant's learning-rate grid, from the book's init scale 0.5
@@ -214,7 +213,7 @@ def batchnorm(
             net.loss,
             _at(net.params, 0.5),
             _sgd,
-            split.train,
+            train,
             seeds=runs,
             settings={"learning_rate": [float(r) for r in learning_rates]},
             batch_size=batch_size,
@@ -224,7 +223,7 @@ def batchnorm(
         for net in networks
     ]
     variants = list(zip(networks, programs, strict=True))
-    rate_grids = [_rate_grid(*variant, split.test, progress) for variant in variants]
+    rate_grids = [_rate_grid(*variant, test, progress) for variant in variants]
     scale_grids = [_scale_grid(*variant, scales, scale_rate, progress) for variant in variants]
     return BatchnormResult(
         dataset=dataset,

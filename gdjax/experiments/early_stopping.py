@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gdjax
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import Evaluation, History, datasets, metrics, models, stats
 
@@ -140,10 +140,9 @@ def early_stopping(
     learning_rate = float(check_range(owner, "learning_rate", learning_rate, "(0, inf)"))
     width = check_int(owner, "width", width, 1)
     depth = check_int(owner, "depth", depth, 1)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
-    check_flag(owner, "progress", progress)
-    train, validation = _split(train_size)
-    _common.check_batch_size(owner, batch_size, train)
+    batch_size, (train, validation) = _common.checked_data(
+        owner, batch_size, progress, lambda: _split(train_size)
+    )
 
     program = _common.Program(
         _common.deep_mlp_loss,

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import datasets, models
 
@@ -130,13 +130,11 @@ def grid(
     moms = _axis(owner, "momenta", momenta, lambda a: (a >= 0) & (a <= 1), "in [0, 1]")
     steps = check_int(owner, "steps", steps, 1)
     seed = check_int(owner, "seed", seed, 0)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
     fraction = float(check_range(owner, "validation_fraction", validation_fraction, "(0, 1)"))
     _common.check_dataset(owner, dataset, data_dir)
-    check_flag(owner, "progress", progress)
-    split, sizes = _common.mlp_split(dataset, data_dir)
-    train, validation = validation_split(split.train, fraction)
-    _common.check_batch_size(owner, batch_size, train)
+    batch_size, (train, validation, test, sizes) = _common.checked_data(
+        owner, batch_size, progress, lambda: _split(dataset, data_dir, fraction)
+    )
 
     lr_grid, mom_grid = np.meshgrid(lrs, moms, indexing="ij")
     program = _common.Program(
@@ -150,14 +148,14 @@ def grid(
         steps=steps,
     )
     trained = _common.train(program, progress)
-    cells = _cells(trained, validation, split.test, lr_grid.shape)
+    cells = _cells(trained, validation, test, lr_grid.shape)
     return GridResult(
         dataset=dataset,
         sizes=sizes,
         steps=steps,
         batch_size=batch_size,
         seed=seed,
-        examples=(len(train["y"]), len(validation["y"]), len(split.test["y"])),
+        examples=(len(train["y"]), len(validation["y"]), len(test["y"])),
         learning_rates=lrs,
         momenta=moms,
         **cells._asdict(),
@@ -185,6 +183,15 @@ def _cells(
     test_loss, test_accuracy = _evaluate(trained.params, test, shape)
     failed = _common.failed(trained.history)[:, 0].reshape(shape) | ~np.isfinite(validation_loss)
     return _Cells(validation_loss, validation_accuracy, test_loss, test_accuracy, failed)
+
+
+def _split(
+    dataset: str, data_dir: Any, fraction: float
+) -> tuple[datasets.Data, datasets.Data, datasets.Data, tuple[int, ...]]:
+    """``(train, validation, test, sizes)``: the MLP's data (`_common.mlp_split`), a
+    ``fraction`` of its training set held out by `validation_split`, and its layer sizes."""
+    train, test, sizes = _common.mlp_split(dataset, data_dir)
+    return (*validation_split(train, fraction), test, sizes)
 
 
 def validation_split(train: datasets.Data, fraction: float) -> tuple[datasets.Data, datasets.Data]:

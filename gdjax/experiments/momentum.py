@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdjax._validation import check_flag, check_int
+from gdjax._validation import check_int
 from gdjax.experiments import _common
 from gdjax.training import History, metrics, models, stats
 
@@ -124,23 +124,22 @@ def momentum(
     runs = check_int(owner, "runs", runs, 2)
     _common.check_dataset(owner, dataset, data_dir)
     steps = MOMENTUM_STEPS[dataset] if steps is None else check_int(owner, "steps", steps, 1)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
-    check_flag(owner, "progress", progress)
-    split, sizes = _common.mlp_split(dataset, data_dir)
-    _common.check_batch_size(owner, batch_size, split.train)
+    batch_size, (train, test, sizes) = _common.checked_data(
+        owner, batch_size, progress, lambda: _common.mlp_split(dataset, data_dir)
+    )
 
     program = _common.Program(
         models.mlp_loss,
         _common.init_of(models.mlp_init, sizes),
         _common.sgd_momentum,
-        split.train,
+        train,
         seeds=runs,
         settings={"learning_rate": list(LEARNING_RATES), "momentum": list(MOMENTA)},
         batch_size=batch_size,
         steps=steps,
     )
     trained = _common.train(program, progress)
-    accuracy, mcc, confusion = _scores(trained.params, split.test)
+    accuracy, mcc, confusion = _scores(trained.params, test)
     return MomentumResult(
         dataset=dataset,
         sizes=sizes,

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import gdjax
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import History, datasets, models, stats
 
@@ -128,10 +128,7 @@ def noise(
     learning_rate = float(check_range(owner, "learning_rate", learning_rate, "(0, inf)"))
     depth = check_int(owner, "depth", depth, 1)
     width = check_int(owner, "width", width, 1)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
-    check_flag(owner, "progress", progress)
-    split = datasets.digits()
-    _common.check_batch_size(owner, batch_size, split.train)
+    batch_size, split = _common.checked_data(owner, batch_size, progress, datasets.digits)
 
     program = _common.Program(
         _common.deep_mlp_loss,

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 import gdjax
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.base import GradientTransformation
 from gdjax.experiments import _common
 from gdjax.training import models
@@ -166,13 +166,12 @@ def optimizers(
     owner = "optimizers"
     runs = check_int(owner, "runs", runs, 2)
     epochs = check_int(owner, "epochs", epochs, 1)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
     _common.check_dataset(owner, dataset, data_dir)
-    check_flag(owner, "progress", progress)
     names = _check_names(owner, names)
     rates = _rates(owner, dataset, learning_rates)
-    split = _common.cnn_split(dataset, data_dir)
-    _common.check_batch_size(owner, batch_size, split.train)
+    batch_size, split = _common.checked_data(
+        owner, batch_size, progress, lambda: _common.cnn_split(dataset, data_dir)
+    )
 
     # One program per optimizer: the same CNN, init and data, its own optimizer and rate.
     image_shape = tuple(split.train["x"].shape[1:])

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import gdjax
-from gdjax._validation import check_flag, check_int, check_range
+from gdjax._validation import check_int, check_range
 from gdjax.experiments import _common
 from gdjax.training import Evaluation, History, datasets, models, stats
 
@@ -164,10 +164,9 @@ def order(
     learning_rate = float(check_range(owner, "learning_rate", learning_rate, "(0, inf)"))
     width = check_int(owner, "width", width, 1)
     depth = check_int(owner, "depth", depth, 1)
-    batch_size = check_int(owner, "batch_size", batch_size, 1)
-    check_flag(owner, "progress", progress)
-    train, validation, test = _split()
-    _common.check_batch_size(owner, batch_size, train)
+    batch_size, (train, validation, test) = _common.checked_data(
+        owner, batch_size, progress, _split
+    )
     margin = logistic_margin(train)
     orders = np.stack([class_order(train["y"]), curriculum_order(margin)])
     curriculum = curriculum_orders(orders[1], epochs)
