@@ -273,14 +273,14 @@ OPTIMIZER_PAIRS: dict[str, tuple[Callable, Callable]] = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
-DEFAULT_COMPILER = {"xla_backend_optimization_level": 3}
-"""``jax.jit(..., compiler_options=DEFAULT_COMPILER)``: XLA's default optimisation level,
-for the tests that claim two programs agree bit for bit (tests/conftest.py lowers the
-level for the rest of the suite, where it only halves compile time)."""
+DEFAULT_COMPILER = {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": True}
+"""``jax.jit(..., compiler_options=DEFAULT_COMPILER)``: XLA's default CPU compilation, for
+the tests that claim two different programs agree bit for bit or to a few roundings
+(tests/conftest.py compiles the rest of the suite with cheaper settings)."""
 
 
 def xla_flags(devices: int) -> str:
-    """This process's ``XLA_FLAGS`` (the suite's optimisation level) with ``devices`` host
+    """This process's ``XLA_FLAGS`` (the suite's compiler flag) with ``devices`` host
     CPU devices, for a child process."""
     flags = os.environ.get("XLA_FLAGS", "")
     return f"{flags} --xla_force_host_platform_device_count={devices}".strip()

@@ -54,7 +54,7 @@ ALIASES = {
         {"w": "fast", "nested": {"b": "slow", "s": "fast"}},
     ),
     # AdaGrad: its steps shrink, where RMSProp's keep their size and a rounding difference
-    # between two programs grows (by 3% in 100 steps with LLVM's optimisation off).
+    # between two programs can grow (by 3% in 100 steps under XLA's LLVM -O0).
     "apply_if_finite": lambda lr: gdjax.apply_if_finite(gdjax.adagrad(lr), 3),
     "inject_hyperparams": lambda lr: gdjax.inject_hyperparams(gdjax.adam)(learning_rate=lr),
     "reduce_on_plateau": lambda lr: gdjax.chain(gdjax.sgd(lr), gdjax.reduce_on_plateau()),

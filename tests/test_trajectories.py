@@ -171,11 +171,14 @@ def test_a_line_search_from_many_starts_equals_each_start_alone():
     land = landscapes.rosenbrock
     starts = np.array([[-1.5, 2.0], [-1.0, 1.5], [0.5, -0.5], [1.2, 1.2]], np.float32)
     together = T.run(optax.lbfgs(), land, starts, 15, record_state=True)
+    # Rosenbrock's valley grows rounding: the two programs agree to 1e-5 as XLA compiles
+    # by default, to 3.4e-3 under the suite's cheaper compilation (tests/conftest.py).
+    close = {"rtol": 1e-2, "atol": 1e-6}
     for n, start in enumerate(starts):
         alone = T.run(optax.lbfgs(), land, start[None], 15, record_state=True)
-        np.testing.assert_allclose(together.positions[:, n], alone.positions[:, 0], rtol=1e-5)
+        np.testing.assert_allclose(together.positions[:, n], alone.positions[:, 0], **close)
         steps = together.states[2].learning_rate[:, n], alone.states[2].learning_rate[:, 0]
-        np.testing.assert_allclose(*steps, rtol=1e-5)
+        np.testing.assert_allclose(*steps, **close)
     # The runs took different line-search steps: had they shared one, they would not.
     steps = np.asarray(together.states[2].learning_rate)
     assert (steps != steps[:, :1]).any()
@@ -239,7 +242,7 @@ def test_steps_to_tol_is_the_step_from_which_the_run_stays_within_tol():
             assert result.steps_to_tol[i] == settled
     # RMSProp with a constant rate passes through the ball and keeps oscillating: such a
     # run must not count as arrived (a first-hit time would say it had). Which starts
-    # oscillate is chaotic (one of the five settles when XLA's LLVM optimisation is off).
+    # oscillate is chaotic (one of the five settles when XLA compiles with LLVM -O0).
     rms = T.run(gdjax.rmsprop(0.07), landscapes.two_gaussians, starts, 100, tol=1e-3)
     _, distance = landscapes.two_gaussians.nearest_minimum(rms.positions)
     inside = np.asarray(distance) < 1e-3

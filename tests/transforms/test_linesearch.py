@@ -19,7 +19,7 @@ from gdjax.transforms.linesearch import (
     scale_by_zoom_linesearch,
     value_and_grad_from_state,
 )
-from tests.helpers import assert_moved, assert_trees_close, loss, nested_params
+from tests.helpers import DEFAULT_COMPILER, assert_moved, assert_trees_close, loss, nested_params
 
 STEPS = 30
 
@@ -294,8 +294,10 @@ def test_vmap_over_starting_points_inside_jit_equals_separate_runs(name):
         (x, _), _ = jax.lax.scan(step, (x, opt.init(x)), None, length=20)
         return x
 
-    together = jax.jit(jax.vmap(solve))(starts)
-    alone = jnp.stack([jax.jit(solve)(x) for x in starts])
+    # XLA's default compilation: Rosenbrock grows the two programs' rounding past 1e-6
+    # under the suite's cheaper compilation.
+    together = jax.jit(jax.vmap(solve), compiler_options=DEFAULT_COMPILER)(starts)
+    alone = jnp.stack([jax.jit(solve, compiler_options=DEFAULT_COMPILER)(x) for x in starts])
     assert_trees_close(together, alone, rtol=1e-6)
     assert_moved(starts, together)
 
