@@ -280,7 +280,7 @@ the tests that claim two different programs agree bit for bit or to a few roundi
 
 
 def xla_flags(devices: int) -> str:
-    """This process's ``XLA_FLAGS`` (the suite's compiler flag) with ``devices`` host
+    """This process's ``XLA_FLAGS`` (the suite's compiler flags) with ``devices`` host
     CPU devices, for a child process."""
     flags = os.environ.get("XLA_FLAGS", "")
     return f"{flags} --xla_force_host_platform_device_count={devices}".strip()
