@@ -310,7 +310,9 @@ def adaptive_revision(
     With ``delay=0`` (``B = 0``) this is AdaGrad with the accumulator updated
     before the step, ``z += g*g; x -= a g / sqrt(z)``: bit for bit
     ``gdjax.adagrad(a, initial_accumulator_value=z0, eps=0.0)`` (eps inside
-    the root, the default placement), computed in the same order. ``z`` can
+    the root, the default placement), computed in the same order, as XLA
+    compiles by default (with LLVM -O0 the accumulators can differ in the
+    last bit). ``z`` can
     decrease when ``g`` and ``B`` have opposite signs, but ``zmax`` never
     does, so the rate never grows.
 
