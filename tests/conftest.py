@@ -11,7 +11,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # XLA's older LLVM fusion emitters instead of its default MLIR ones (which compile some
 # programs faster, others slower: with -O0 they are faster on the whole). The whole suite
 # on 2 workers, summed test time and wall: 2,834 s, 24 min 24 s with XLA's defaults (the
-# day before); 1,595 s, 14 min 3 s at -O0; 1,589 s, 14 min 0 s with the older emitters;
+# session before); 1,595 s, 14 min 3 s at -O0; 1,589 s, 14 min 0 s with the older emitters;
 # 999 s, 8 min 50 s with both. The arithmetic is IEEE either way, but two different programs may
 # round differently here where they agree as XLA compiles by default: a test that claims
 # two programs agree bit for bit, or to a few roundings, compiles them with

@@ -279,25 +279,25 @@ the tests that claim two different programs agree bit for bit or to a few roundi
 (tests/conftest.py compiles the rest of the suite with cheaper settings)."""
 
 
-def xla_flags(devices: int) -> str:
-    """This process's ``XLA_FLAGS`` (the suite's compiler flags) with ``devices`` host
-    CPU devices, for a child process."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    return f"{flags} --xla_force_host_platform_device_count={devices}".strip()
+def child_env(devices: int | None = None) -> dict[str, str]:
+    """The environment of a child Python process: this one's (the suite's compiler flags
+    included), the repository on its path, and ``devices`` host CPU devices if given."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if devices is not None:
+        flags = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+        env.update(XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
+    return env
 
 
 def start_python(*args: str, devices: int | None = None) -> subprocess.Popen:
     """``python *args`` from the repository root, with ``devices`` host CPU devices
     (XLA's flag, which must be set before JAX starts, hence a new process)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if devices is not None:
-        env.update(XLA_FLAGS=xla_flags(devices), JAX_PLATFORMS="cpu")
     return subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env(devices),
         cwd=ROOT,
     )
 

@@ -17,7 +17,7 @@ import pytest
 
 from gdjax import checkpoint
 from tests.distributed import multiprocess_fit
-from tests.helpers import ROOT, xla_flags
+from tests.helpers import ROOT, child_env
 
 pytest.importorskip("orbax.checkpoint")
 
@@ -34,12 +34,7 @@ def _free_port() -> int:
 def _start(directory: Path, out: Path, *flags: str) -> list[subprocess.Popen]:
     """The two processes of one run; their output goes to files in ``out`` (a full
     pipe would block them)."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(ROOT),
-        JAX_PLATFORMS="cpu",
-        XLA_FLAGS=xla_flags(2),
-    )
+    env = child_env(devices=2)
     port = str(_free_port())
     processes = []
     for i in range(2):
