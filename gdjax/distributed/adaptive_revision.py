@@ -16,6 +16,23 @@ The simulation is that of `gdjax.distributed.delayed`: with a fixed delay
 ``G_read`` is the running sum ``G`` as it stood ``tau`` steps ago. The state
 holds two ring buffers of length ``tau``: the raw gradients in flight (as
 `delayed` does) and the matching snapshots of ``G``.
+
+Where the rule comes from: ``../shared/DESIGN.md`` §7 of this project,
+whose equations were transcribed from two independent open implementations
+that agree line for line (a parameter-server table of the Petuum project,
+and the delay-tolerant AdaGrad handle of DMLC's wormhole, the latter in an
+FTRL-proximal form). What could not be checked: the paper's own text was
+not available, so its algorithm number and notation, its initial
+accumulator and any ``eps``, and whether its AdaGrad is this
+gradient-descent form or a dual-averaging/FTRL form are unverified.
+The tests check this code against an independent NumPy transcription of
+those lines and against AdaGrad at zero delay, not against the paper.
+
+Numerics: ``B`` is the difference of two running sums (the rule's
+``G - G_read``); stored in float32 it loses relative accuracy as ``|G|``
+grows beyond ``|B|``. Pass ``accumulator_dtype=jnp.float64`` (with
+``jax_enable_x64``) for long runs that need it. Computation is in at least
+float32, storage in the state's dtypes.
 """
 
 from __future__ import annotations
@@ -268,6 +285,24 @@ def _update(updates, state, params=None, *, learning_rate, delay):
     return tree.cast_like(out, updates), new_state
 
 
+def _checked(learning_rate: Any, delay: Any, initial_accumulator_value: Any) -> int:
+    """`adaptive_revision`'s arguments checked (a ValueError naming the bad one); the delay
+    as a Python int."""
+    if callable(learning_rate):
+        owner, name = named(OWNER, "learning_rate")
+        raise ValueError(
+            f"{owner}: {name} must be a number or a scalar array >= 0 (schedules are not "
+            f"supported), got {learning_rate!r}"
+        )
+    check_range(OWNER, "learning_rate", learning_rate, "[0, inf)")
+    delay = check_static_int(OWNER, "delay", delay, 0)
+    if delay > INT32_MAX:
+        owner, name = named(OWNER, "delay")
+        raise ValueError(f"{owner}: {name} must be <= 2**31 - 1, got {delay!r}")
+    check_range(OWNER, "initial_accumulator_value", initial_accumulator_value, "(0, inf)")
+    return delay
+
+
 def adaptive_revision(
     learning_rate: Any,
     delay: int,
@@ -296,45 +331,24 @@ def adaptive_revision(
           x      = x - r*g + (r_old - r)*B    # the second term revises the rate used on B
           G      = G + g
 
-    The update returned is the change of ``x``,
-    ``u_t = -r g + (r_old - r) B``, so ``gdjax.apply_updates`` gives the rule's
-    ``x``; it is a whole optimizer (the learning rate is inside), not a
-    direction to chain with `scale_by_learning_rate`. With a fixed delay
-    ``tau`` the gradient applied at step ``t`` is ``g_{t - tau}`` and its
-    ``G_read`` is ``G`` as it stood just before step ``t - tau`` was applied,
-    so ``B`` is the sum of the ``tau`` gradients applied at steps
-    ``t - tau, ..., t - 1``. Warm-up as in `delayed`: for ``t < delay`` no
-    gradient has arrived, the update is 0 and ``G``, ``z``, ``zmax`` do not
-    move.
+    The update returned is the change of ``x``, ``u_t = -r g + (r_old - r) B``:
+    a whole optimizer (the learning rate is inside), not a direction to chain
+    with `scale_by_learning_rate`. With a fixed delay ``tau``, ``B`` is the sum
+    of the gradients applied at steps ``t - tau, ..., t - 1``. Warm-up as in
+    `delayed`: for ``t < delay`` the update is 0 and ``G``, ``z``, ``zmax`` stay.
 
     With ``delay=0`` (``B = 0``) this is AdaGrad with the accumulator updated
     before the step, ``z += g*g; x -= a g / sqrt(z)``: bit for bit
     ``gdjax.adagrad(a, initial_accumulator_value=z0, eps=0.0)`` (eps inside
     the root, the default placement), computed in the same order, as XLA
     compiles by default (with LLVM -O0 the accumulators can differ in the
-    last bit). ``z`` can
-    decrease when ``g`` and ``B`` have opposite signs, but ``zmax`` never
-    does, so the rate never grows.
+    last bit). ``z`` can decrease when ``g`` and ``B`` have opposite signs,
+    but ``zmax`` never does, so the rate never grows.
 
     Defaults: ``initial_accumulator_value=0.1`` like gdjax's (optax's, Keras')
     AdaGrad, so that the first step is finite; the rule has no ``eps``.
 
-    Where the rule comes from: ``../shared/DESIGN.md`` §7 of this project,
-    whose equations were transcribed from two independent open implementations
-    that agree line for line (a parameter-server table of the Petuum project,
-    and the delay-tolerant AdaGrad handle of DMLC's wormhole, the latter in an
-    FTRL-proximal form). What could not be checked: the paper's own text was
-    not available, so its algorithm number and notation, its initial
-    accumulator and any ``eps``, and whether its AdaGrad is this
-    gradient-descent form or a dual-averaging/FTRL form are unverified.
-    The tests check this code against an independent NumPy transcription of
-    those lines and against AdaGrad at zero delay, not against the paper.
-
-    Numerics: ``B`` is the difference of two running sums (the rule's
-    ``G - G_read``); stored in float32 it loses relative accuracy as ``|G|``
-    grows beyond ``|B|``. Pass ``accumulator_dtype=jnp.float64`` (with
-    ``jax_enable_x64``) for long runs that need it. Computation is in at least
-    float32, storage in the state's dtypes.
+    Provenance and numerics (float32 backlogs): the module docstring.
 
     Args:
       learning_rate: the base rate ``a`` >= 0: a float or a scalar array (data,
@@ -354,18 +368,7 @@ def adaptive_revision(
         is not a concrete integer in range, or an accumulator value <= 0.
       TypeError: at ``init``, for integer or complex params.
     """
-    if callable(learning_rate):
-        owner, name = named(OWNER, "learning_rate")
-        raise ValueError(
-            f"{owner}: {name} must be a number or a scalar array >= 0 (schedules are not "
-            f"supported), got {learning_rate!r}"
-        )
-    check_range(OWNER, "learning_rate", learning_rate, "[0, inf)")
-    delay = check_static_int(OWNER, "delay", delay, 0)
-    if delay > INT32_MAX:
-        owner, name = named(OWNER, "delay")
-        raise ValueError(f"{owner}: {name} must be <= 2**31 - 1, got {delay!r}")
-    check_range(OWNER, "initial_accumulator_value", initial_accumulator_value, "(0, inf)")
+    delay = _checked(learning_rate, delay, initial_accumulator_value)
     return GradientTransformation(
         bind(
             _init,

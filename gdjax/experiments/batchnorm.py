@@ -1,5 +1,33 @@
 """Seed 002 §6.2: the texts' MLP with and without batch normalization, over learning
-rates and initialisation scales."""
+rates and initialisation scales.
+
+The text claims that normalising each hidden unit over the mini-batch lets
+one use higher learning rates and care less about the initialisation. The
+texts' sigmoid MLP (`gdjax.training.models.mlp_init`, squared error against
+one-hot labels) is trained with plain mini-batch SGD, and the same network
+with batch normalization between each hidden dense layer and its sigmoid
+(`gdjax.training.models.bn_mlp_init`; its running averages are the model
+state ``fit_many`` carries):
+
+- the learning-rate grid: every rate × ``runs`` seeds at the book's init
+  scale 0.5, each variant one `gdjax.training.fit_many` program (settings:
+  the rates);
+- the init-scale grid: weights and biases uniform in ``[-s, s]`` for every
+  ``s`` in ``scales``, × ``runs`` seeds at ``scale_rate``. The scale is an
+  argument of the initialisation, not of the optimizer, which is all
+  fit_many's settings vary, so each scale is a `fit_many` call of its own.
+  The scale is the init's data (a `jax.tree_util.Partial`), so the calls
+  share every compiled program, the init's too.
+
+A seed gives both variants the same weights and shuffling. Each run's
+final training loss is measured on the whole training set (BN in
+evaluation mode); a rate *trains* when every run ends finite and below
+``threshold``. Each variant's best rate is the one of lowest mean final
+loss among the rates whose runs all end finite (chosen on the training
+loss, so the test set chooses nothing), and its runs' test MCCs are
+compared with `gdjax.training.stats.compare` (BN first). Nothing is
+drawn: `gdjax.plot.batchnorm_figure` draws the result.
+"""
 
 from __future__ import annotations
 
@@ -141,40 +169,8 @@ def batchnorm(
 ) -> BatchnormResult:
     """Seed 002 §6.2: does batch normalization allow larger rates and a careless init?
 
-    The text claims that normalising each hidden unit over the mini-batch lets
-    one use higher learning rates and care less about the initialisation. The
-    texts' sigmoid MLP (`gdjax.training.models.mlp_init`, squared error against
-    one-hot labels) is trained with plain mini-batch SGD, and the same network
-    with batch normalization between each hidden dense layer and its sigmoid
-    (`gdjax.training.models.bn_mlp_init`; its running averages are the model
-    state ``fit_many`` carries):
-
-    - the learning-rate grid: every rate × ``runs`` seeds at the book's init
-      scale 0.5, each variant one `gdjax.training.fit_many` program (settings:
-      the rates);
-    - the init-scale grid: weights and biases uniform in ``[-s, s]`` for every
-      ``s`` in ``scales``, × ``runs`` seeds at ``scale_rate``. The scale is an
-      argument of the initialisation, not of the optimizer, which is all
-      fit_many's settings vary, so each scale is a `fit_many` call of its own.
-      The scale is the init's data (a `jax.tree_util.Partial`), so the calls
-      share every compiled program, the init's too.
-
-    A seed gives both variants the same weights and shuffling. Each run's
-    final training loss is measured on the whole training set (BN in
-    evaluation mode); a rate *trains* when every run ends finite and below
-    ``threshold``. Each variant's best rate is the one of lowest mean final
-    loss among the rates whose runs all end finite (chosen on the training
-    loss, so the test set chooses nothing), and its runs' test MCCs are
-    compared with `gdjax.training.stats.compare` (BN first). Nothing is
-    drawn: `gdjax.plot.batchnorm_figure` draws the result.
-
-    At the defaults (about a minute on a 2-core CPU) BN widens the range of rates
-    that train downwards (0.3 to 3 against 1 to 3), not upwards: from lr 10
-    (30 with BN) the output layer, which BN leaves alone, saturates and every
-    output sticks at 0. It removes the sensitivity to a small init (s = 0.1:
-    final loss 0.031 against 0.448) and reduces it at s = 2; at s = 4 both
-    fail. At the best rate (3 for both) the test MCC is 0.958 ± 0.003 with BN
-    against 0.952 ± 0.003 without, not significant (Mann-Whitney p = 0.42).
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Batch normalization".
 
     Args:
       runs: seeds per grid point, >= 2. Default 5.

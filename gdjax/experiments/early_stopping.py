@@ -1,4 +1,24 @@
-"""Seed 002 §6.3: early stopping, seen on whole validation curves trained past overfitting."""
+"""Seed 002 §6.3: early stopping, seen on whole validation curves trained past overfitting.
+
+The text stops training when the validation error has not improved for a
+while and keeps the best params. To see the whole picture nothing is
+stopped here: a large ReLU MLP (``depth`` hidden layers of ``width``, He
+init) is trained with Adam on a small training set (``train_size`` digits,
+stratified) until well past overfitting, ``runs`` seeds as one
+`gdjax.training.fit_many` program. After every epoch the program records
+the validation loss (`VALIDATION_EXAMPLES` other training digits) and the
+test MCC: the `gdjax.training.Evaluation` metric is the MCC of the test
+predictions, a scalar the evaluation keeps as it is, so every epoch's test
+score is known without keeping every epoch's params.
+
+Then, per run, `stopping_epoch` replays `gdjax.training.EarlyStopping`
+(``patience``, ``min_delta=0``) on the recorded validation curve: the epoch
+whose params it would keep (the best validation loss before it stops) and
+the epoch it would stop after. The report compares the test MCC at the
+chosen epoch with the test MCC after the last epoch
+(`gdjax.training.stats.compare`, early stopping first). Nothing is drawn:
+`gdjax.plot.early_stopping_figure` draws the curves with the chosen epochs.
+"""
 
 from __future__ import annotations
 
@@ -83,32 +103,8 @@ def early_stopping(
 ) -> EarlyStoppingResult:
     """Seed 002 §6.3: what early stopping picks, and what it is worth on the test set.
 
-    The text stops training when the validation error has not improved for a
-    while and keeps the best params. To see the whole picture nothing is
-    stopped here: a large ReLU MLP (``depth`` hidden layers of ``width``, He
-    init) is trained with Adam on a small training set (``train_size`` digits,
-    stratified) until well past overfitting, ``runs`` seeds as one
-    `gdjax.training.fit_many` program. After every epoch the program records
-    the validation loss (`VALIDATION_EXAMPLES` other training digits) and the
-    test MCC: the `gdjax.training.Evaluation` metric is the MCC of the test
-    predictions, a scalar the evaluation keeps as it is, so every epoch's test
-    score is known without keeping every epoch's params.
-
-    Then, per run, `stopping_epoch` replays `gdjax.training.EarlyStopping`
-    (``patience``, ``min_delta=0``) on the recorded validation curve: the epoch
-    whose params it would keep (the best validation loss before it stops) and
-    the epoch it would stop after. The report compares the test MCC at the
-    chosen epoch with the test MCC after the last epoch
-    (`gdjax.training.stats.compare`, early stopping first). Nothing is drawn:
-    `gdjax.plot.early_stopping_figure` draws the curves with the chosen epochs.
-
-    At the defaults (about half a minute on a 2-core CPU) the validation loss
-    bottoms out after 10 to 19 epochs and then rises, while the test MCC
-    keeps creeping up: the network grows more confident on the examples it
-    gets wrong (the cross-entropy grows) as more of them come out right. So
-    early stopping on the validation loss keeps params whose test MCC is
-    lower than at the end (0.893 ± 0.003 against 0.905 ± 0.001, t-test
-    p = 0.003): the monitored quantity matters, not only the patience.
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Early stopping".
 
     Args:
       runs: seeds, >= 2. Default 10.

@@ -2,6 +2,24 @@
 
 Named ``grid`` so that it is not taken for `gdjax.trajectories.sweep`, which
 sweeps hyperparameters over trajectories on test landscapes.
+
+A ``validation_fraction`` of the training data (stratified by class, a fixed
+split) is held out. The mesh of ``learning_rates`` × ``momenta`` is
+flattened into zipped `gdjax.training.fit_many` settings of
+``gdjax.sgd(learning_rate, momentum)``, trained on the rest from one seed
+(the same initial params and shuffling in every cell) for ``steps``
+mini-batches. Every cell's final params are scored on the validation and
+the test set (loss: half the squared error against one-hot labels, per
+example; accuracy). The best cell is the one of the lowest validation loss;
+its test loss and accuracy are the held-out estimate, since the test set
+played no part in choosing it. A run that hit a non-finite loss counts as
+failed (diverged) and is never best. Nothing is drawn:
+`gdjax.plot.grid_figure` draws the heat-map from the result.
+
+The book's two settings (lr 1.0 without momentum, lr 0.2 with 0.9) are two
+points of this plane; the grid shows where they lie in it: with momentum
+``mu`` the steady-state step is ``lr / (1 - mu)``, so the good region
+runs diagonally.
 """
 
 from __future__ import annotations
@@ -86,23 +104,8 @@ def grid(
 ) -> GridResult:
     """A learning-rate × momentum grid on seed 001's MLP, every cell in one program.
 
-    A ``validation_fraction`` of the training data (stratified by class, a fixed
-    split) is held out. The mesh of ``learning_rates`` × ``momenta`` is
-    flattened into zipped `gdjax.training.fit_many` settings of
-    ``gdjax.sgd(learning_rate, momentum)``, trained on the rest from one seed
-    (the same initial params and shuffling in every cell) for ``steps``
-    mini-batches. Every cell's final params are scored on the validation and
-    the test set (loss: half the squared error against one-hot labels, per
-    example; accuracy). The best cell is the one of the lowest validation loss;
-    its test loss and accuracy are the held-out estimate, since the test set
-    played no part in choosing it. A run that hit a non-finite loss counts as
-    failed (diverged) and is never best. Nothing is drawn:
-    `gdjax.plot.grid_figure` draws the heat-map from the result.
-
-    The book's two settings (lr 1.0 without momentum, lr 0.2 with 0.9) are two
-    points of this plane; the grid shows where they lie in it: with momentum
-    ``mu`` the steady-state step is ``lr / (1 - mu)``, so the good region
-    runs diagonally.
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Learning-rate × momentum grid".
 
     Args:
       learning_rates: the rates, > 0. Default ``np.geomspace(0.01, 3, 8)``.

@@ -1,4 +1,22 @@
-"""Seed 001's momentum experiment (Fig. 11-8): 22 runs without momentum, 22 with, statistics."""
+"""Seed 001's momentum experiment (Fig. 11-8): 22 runs without momentum, 22 with, statistics.
+
+The book's sigmoid MLP (`gdjax.training.models.mlp_init`: uniform init in
+[-0.5, 0.5], squared error against one-hot labels) is trained with mini-batch
+SGD at lr 1.0, and with momentum 0.9 at lr 0.2. Both settings and all seeds
+are one `gdjax.training.fit_many` program (settings zipped:
+``{"learning_rate": [1.0, 0.2], "momentum": [0.0, 0.9]}``); seed ``s`` gives
+the same initial params and shuffling to both settings. Each run's test
+predictions give its accuracy and Matthews correlation coefficient; the report
+prints run 0's confusion matrix, accuracy and MCC for each setting, as the book
+does, and `gdjax.training.stats.compare` of the MCCs (momentum first): mean ±
+standard error, t-test, Mann-Whitney U, Cohen's d and, from 8 runs on, the
+normality test the book applies in Fig. 11-9. `gdjax.plot.momentum_figure`
+draws Fig. 11-8 from the result.
+
+On Fashion-MNIST (14×14, 196-100-50-10, 40,000 mini-batches of 64) this is the
+book's experiment; on digits (64-100-50-10) the default is 10,000 mini-batches.
+What it finds on each: docs/experiments.md, "Momentum".
+"""
 
 from __future__ import annotations
 
@@ -79,31 +97,13 @@ def momentum(
 ) -> MomentumResult:
     """Seed 001's momentum experiment: 22 runs without momentum, 22 with, then statistics.
 
-    The book's sigmoid MLP (`gdjax.training.models.mlp_init`: uniform init in
-    [-0.5, 0.5], squared error against one-hot labels) is trained with
-    mini-batch SGD at lr 1.0, and with momentum 0.9 at lr 0.2:
+    The sigmoid MLP is trained at lr 1.0 without momentum and at lr 0.2 with
+    momentum 0.9:
 
         v = mu v - lr g;   x = x + v           (seed 001 eq. 11.5; gdjax.sgd(lr, mu))
 
-    Both settings and all seeds are one `gdjax.training.fit_many` program
-    (settings zipped: ``{"learning_rate": [1.0, 0.2], "momentum": [0.0, 0.9]}``);
-    seed ``s`` gives the same initial params and shuffling to both settings.
-    Then each run's test predictions give its accuracy and Matthews correlation
-    coefficient; the report prints run 0's confusion matrix, accuracy and MCC
-    for each setting, as the book does, and `gdjax.training.stats.compare` of
-    the MCCs (momentum first): mean ± standard error, t-test, Mann-Whitney U,
-    Cohen's d and, from 8 runs on, the normality test the book applies in
-    Fig. 11-9. Nothing is drawn: `gdjax.plot.momentum_figure` draws Fig. 11-8
-    from the result.
-
-    On Fashion-MNIST (14×14, 196-100-50-10, 40,000 mini-batches of 64) this is
-    the book's experiment; it found momentum better (MCC 0.86413 ± 0.00075
-    against 0.85778 ± 0.00056). On digits (64-100-50-10) the default is 10,000
-    mini-batches, chosen so that the 44 runs take well under two minutes on a
-    2-core CPU. There momentum loses (test MCC about 0.89 ± 0.02 against
-    0.968 ± 0.001 without), because about half of its runs end with one to
-    three sigmoid output units saturated (those classes are never predicted);
-    see docs/experiments.md.
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Momentum".
 
     Args:
       runs: runs (seeds) per setting, >= 2. Default 22, the book's.

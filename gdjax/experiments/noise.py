@@ -1,4 +1,21 @@
-"""Seed 002 §6.4: plain SGD against SGD with annealed gradient noise on a deep, narrow MLP."""
+"""Seed 002 §6.4: plain SGD against SGD with annealed gradient noise on a deep, narrow MLP.
+
+Neelakantan et al. (2015) add Gaussian noise to every gradient,
+
+    g_t = g_t + N(0, sigma_t²),    sigma_t² = eta / (1 + t)^gamma
+
+and report that it makes very deep networks train better and more robustly
+to bad initialisation. Here the deep ReLU MLP of
+`gdjax.training.models.deep_mlp_init` (``depth`` hidden layers of ``width``,
+He init) is trained on digits with softmax cross-entropy, ``runs`` seeds
+each with plain SGD and with `gdjax.noisy_sgd` (same rate), as one
+`gdjax.training.fit_many` program: the settings are ``eta = 0`` (exactly
+plain SGD: the noise is multiplied by 0) and ``eta``. fit_many folds each
+run's index into its optimizer's key (`gdjax.keys.for_run`), so every run
+draws noise of its own. A seed starts both variants from the same params
+and shuffling, so they differ by the noise only. Nothing is drawn:
+`gdjax.plot.noise_figure` draws the loss curves from the result.
+"""
 
 from __future__ import annotations
 
@@ -79,31 +96,12 @@ def noise(
 ) -> NoiseResult:
     """Seed 002 §6.4: does annealed gradient noise help a deep, narrow network?
 
-    Neelakantan et al. (2015) add Gaussian noise to every gradient,
+    Plain SGD against `gdjax.noisy_sgd` at the same rate, whose noise is
 
         g_t = g_t + N(0, sigma_t²),    sigma_t² = eta / (1 + t)^gamma
 
-    and report that it makes very deep networks train better and more robustly
-    to bad initialisation. Here the deep ReLU MLP of
-    `gdjax.training.models.deep_mlp_init` (``depth`` hidden layers of ``width``,
-    He init) is trained on digits with softmax cross-entropy, ``runs`` seeds
-    each with plain SGD and with `gdjax.noisy_sgd` (same rate), as one
-    `gdjax.training.fit_many` program: the settings are ``eta = 0`` (exactly
-    plain SGD: the noise is multiplied by 0) and ``eta``. fit_many folds each
-    run's index into its optimizer's key (`gdjax.keys.for_run`), so every run
-    draws noise of its own. A seed starts both variants from the same params
-    and shuffling, so they differ by the noise only. Nothing is drawn:
-    `gdjax.plot.noise_figure` draws the loss curves from the result.
-
-    The defaults (depth 30, lr 0.005, 2,000 steps, about a minute on a 2-core
-    CPU) put plain SGD where it is slow but mostly stable: at depth 10-20 with
-    He init both variants reach about 95% and noise changes nothing visible;
-    deeper or faster, runs of either variant blow up. The paper's networks
-    were trained with Adam and gradient clipping, which this plain-SGD
-    comparison leaves out. At the defaults the noisy runs ended worse on
-    average (test accuracy 0.730 ± 0.066 against 0.823 ± 0.051, mean ±
-    standard error) but not significantly (t-test p = 0.28, Mann-Whitney
-    p = 0.47): no evidence either way.
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Gradient noise".
 
     Args:
       runs: seeds per variant, >= 2. Default 10.

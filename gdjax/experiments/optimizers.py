@@ -1,4 +1,35 @@
-"""Seed 001 Fig. 11-11: a small CNN trained with SGD, RMSprop, Adagrad and Adam."""
+"""Seed 001 Fig. 11-11: a small CNN trained with SGD, RMSprop, Adagrad and Adam.
+
+The CNN is `gdjax.training.models.cnn_init`/`cnn_apply` (two 3×3
+convolutions with ReLU and 2×2 max-pooling, a dense layer), trained on
+softmax cross-entropy with mini-batches of 128 for 12 epochs, ``runs`` seeds
+per optimizer, as the book does; each optimizer's runs are one
+`gdjax.training.fit_many` program. Reported per optimizer: the test
+accuracy's mean ± standard error and the wall time. Nothing is drawn:
+`gdjax.plot.optimizers_figure` draws the figure from the result.
+
+The wall time covers all ``runs`` runs of an optimizer, vmapped into one
+program, compilation included; ``seconds_per_run`` divides it by ``runs``.
+The book trained its runs one after the other, so only the ratios between
+optimizers compare, not the seconds.
+
+Data and rates:
+
+- Fashion-MNIST (the book's 16,384 random training images, 28×28×1, no
+  downsampling; the full test set): tf.keras' default rates
+  (`KERAS_RATES`: SGD 0.01, RMSprop 0.001, Adagrad 0.001, Adam 0.001), the
+  likely ones of the book, whose 12 epochs are 1,536 steps.
+- digits (1,347 training images, 8×8×1): 12 epochs are only 132 steps, too
+  few for those rates (measured, 5 runs: SGD 0.78, Adagrad 0.29 test
+  accuracy). `DIGITS_RATES` are the best of a scan over Keras' default ×
+  1, 3, 10 and 30 (12 epochs, 2 seeds, test accuracy): SGD 0.3 (0.958),
+  RMSprop 0.003 (0.961), Adagrad 0.1 (0.961), Adam 0.01 (0.967). The scan
+  used the test set, so read the comparison as one between tuned
+  optimizers, not as a held-out estimate.
+
+gdjax's optimizers keep their own defaults otherwise (RMSprop decay 0.9,
+eps 1e-8 inside the square root; Adagrad's initial accumulator 0.1).
+"""
 
 from __future__ import annotations
 
@@ -116,35 +147,8 @@ def optimizers(
 ) -> OptimizersResult:
     """Seed 001 Fig. 11-11: a small CNN trained with SGD, RMSprop, Adagrad and Adam.
 
-    The CNN is `gdjax.training.models.cnn_init`/`cnn_apply` (two 3×3
-    convolutions with ReLU and 2×2 max-pooling, a dense layer), trained on
-    softmax cross-entropy with mini-batches of 128 for 12 epochs, ``runs`` seeds
-    per optimizer, as the book does; each optimizer's runs are one
-    `gdjax.training.fit_many` program. Reported per optimizer: the test
-    accuracy's mean ± standard error and the wall time. Nothing is drawn:
-    `gdjax.plot.optimizers_figure` draws the figure from the result.
-
-    The wall time covers all ``runs`` runs of an optimizer, vmapped into one
-    program, compilation included; ``seconds_per_run`` divides it by ``runs``.
-    The book trained its runs one after the other, so only the ratios between
-    optimizers compare, not the seconds.
-
-    Data and rates:
-
-    - Fashion-MNIST (the book's 16,384 random training images, 28×28×1, no
-      downsampling; the full test set): tf.keras' default rates
-      (`KERAS_RATES`: SGD 0.01, RMSprop 0.001, Adagrad 0.001, Adam 0.001), the
-      likely ones of the book, whose 12 epochs are 1,536 steps.
-    - digits (1,347 training images, 8×8×1): 12 epochs are only 132 steps, too
-      few for those rates (measured, 5 runs: SGD 0.78, Adagrad 0.29 test
-      accuracy). `DIGITS_RATES` are the best of a scan over Keras' default ×
-      1, 3, 10 and 30 (12 epochs, 2 seeds, test accuracy): SGD 0.3 (0.958),
-      RMSprop 0.003 (0.961), Adagrad 0.1 (0.961), Adam 0.01 (0.967). The scan
-      used the test set, so read the comparison as one between tuned
-      optimizers, not as a held-out estimate.
-
-    gdjax's optimizers keep their own defaults otherwise (RMSprop decay 0.9,
-    eps 1e-8 inside the square root; Adagrad's initial accumulator 0.1).
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Optimizers".
 
     Args:
       runs: runs (seeds) per optimizer, >= 2. Default 5, the book's.

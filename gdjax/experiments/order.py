@@ -1,4 +1,38 @@
-"""Seed 002 §6.1: shuffling every epoch against a class-sorted order and a curriculum."""
+"""Seed 002 §6.1: shuffling every epoch against a class-sorted order and a curriculum.
+
+The text shuffles the training data every epoch, because a meaningful order
+(all examples of one class, then the next) biases each stretch of updates
+towards one class; it also notes that a well-chosen order can help:
+curriculum learning (Bengio et al. 2009) shows easy examples first. A ReLU
+MLP (`gdjax.training.models.deep_mlp_init`, ``depth`` hidden layers of
+``width``) is trained on digits with softmax cross-entropy and mini-batch
+SGD, ``runs`` seeds in three variants:
+
+- shuffled: a new permutation every epoch (``Batching(shuffle=True)``);
+- sorted by class: every epoch all 0s, then all 1s, ... (a fixed ``order``);
+- curriculum: easy examples first, growing to the full set (a per-epoch
+  ``order``, `curriculum_orders`): the first epoch takes the easiest 25%
+  (`CURRICULUM_START`), each epoch of the first half (`CURRICULUM_GROWTH`)
+  a linearly larger share, and the second half the full set; every epoch
+  from easiest to hardest. Difficulty is the margin of a multinomial
+  logistic regression (scikit-learn, ``C=1``, fit on the same training
+  examples): the logit of the true class minus the largest other logit;
+  the largest margin comes first.
+
+A seed gives all three variants the same initial params, so they differ
+by the order alone. Each variant's runs are one `gdjax.training.fit_many`
+program (vmapped over the seeds): the order is the program's batching,
+which one program shares among its runs, hence three programs. A
+curriculum epoch keeps the steps of a full one (so all epochs are one
+compiled program); the steps past its examples train nothing, so the
+first epochs make fewer updates: 9 of 34 in the first at the defaults.
+
+After every epoch the validation loss is recorded (20% of each class of the
+digits training split, held out); at the end each run's test MCC. The
+report gives the learning curves as mean +/- SE per epoch and
+`gdjax.training.stats.compare` of the MCCs of every pair of variants.
+Nothing is drawn: `gdjax.plot.order_figure` draws the result.
+"""
 
 from __future__ import annotations
 
@@ -100,48 +134,8 @@ def order(
 ) -> OrderResult:
     """Seed 002 §6.1: does the order of the examples matter?
 
-    The text shuffles the training data every epoch, because a meaningful order
-    (all examples of one class, then the next) biases each stretch of updates
-    towards one class; it also notes that a well-chosen order can help:
-    curriculum learning (Bengio et al. 2009) shows easy examples first. A ReLU
-    MLP (`gdjax.training.models.deep_mlp_init`, ``depth`` hidden layers of
-    ``width``) is trained on digits with softmax cross-entropy and mini-batch
-    SGD, ``runs`` seeds in three variants:
-
-    - shuffled: a new permutation every epoch (``Batching(shuffle=True)``);
-    - sorted by class: every epoch all 0s, then all 1s, ... (a fixed ``order``);
-    - curriculum: easy examples first, growing to the full set (a per-epoch
-      ``order``, `curriculum_orders`): the first epoch takes the easiest 25%
-      (`CURRICULUM_START`), each epoch of the first half (`CURRICULUM_GROWTH`)
-      a linearly larger share, and the second half the full set; every epoch
-      from easiest to hardest. Difficulty is the margin of a multinomial
-      logistic regression (scikit-learn, ``C=1``, fit on the same training
-      examples): the logit of the true class minus the largest other logit;
-      the largest margin comes first.
-
-    A seed gives all three variants the same initial params, so they differ
-    by the order alone. Each variant's runs are one `gdjax.training.fit_many`
-    program (vmapped over the seeds): the order is the program's batching,
-    which one program shares among its runs, hence three programs. A
-    curriculum epoch keeps the steps of a full one (so all epochs are one
-    compiled program); the steps past its examples train nothing, so the
-    first epochs make fewer updates: 9 of 34 in the first at the defaults.
-
-    After every epoch the validation loss is recorded (20% of each class of the
-    digits training split, held out); at the end each run's test MCC. The
-    report gives the learning curves as mean +/- SE per epoch and
-    `gdjax.training.stats.compare` of the MCCs of every pair of variants.
-    Nothing is drawn: `gdjax.plot.order_figure` draws the result.
-
-    At the defaults (about 30 s on a 2-core CPU) shuffling wins clearly (test
-    MCC 0.946 ± 0.003), the curriculum is second (0.881 ± 0.005) and the
-    class-sorted order is last (0.818 ± 0.007; every epoch ends on a run of
-    9s, and its validation loss is still 3.6 times the shuffled one after 20
-    epochs); every pairwise difference has p < 0.001. The curriculum starts
-    slowly (validation loss 2.14 after its first epoch of 270 examples, 1.43
-    shuffled), goes up and down while its set grows (each new share is the
-    next-hardest examples), and stalls near 0.29 on the full set: every
-    epoch still ends on the hardest, most confusable examples.
+    How it is run: the module docstring; its results at the defaults:
+    docs/experiments.md, "Example order".
 
     Args:
       runs: seeds per variant, >= 2. Default 10.
