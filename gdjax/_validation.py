@@ -101,6 +101,21 @@ def check_range(owner: str, name: str, value: Any, interval: str) -> Any:
     return value
 
 
+def check_unscheduled(owner: str, name: str, value: Any, interval: str, note: str = "") -> Any:
+    """`check_range` for a hyperparameter that cannot be a schedule (the rule has no use
+    for one, e.g. an initial step size): a callable is refused with a ``ValueError``
+    naming it, ``note`` (e.g. ``"Rprop's initial step size"``) saying why. Returns
+    ``value``."""
+    if callable(value):
+        owner, name = named(owner, name)
+        why = f" ({note})" if note else ""
+        raise ValueError(
+            f"{owner}: {name} must be a number or an array in {interval}, not a schedule{why}; "
+            f"got {value!r}"
+        )
+    return check_range(owner, name, value, interval)
+
+
 def check_number(owner: str, name: str, value: Any, interval: str) -> float:
     """A setting used as a Python number on the host, never traced (a learning rate sent
     to worker processes, a time in seconds): a concrete real scalar in ``interval``,

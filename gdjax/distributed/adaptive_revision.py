@@ -45,7 +45,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from gdjax import tree
-from gdjax._validation import INT32_MAX, check_range, check_static_int, named
+from gdjax._validation import INT32_MAX, check_range, check_static_int, check_unscheduled, named
 from gdjax.base import GradientTransformation, Params
 from gdjax.bound import Static, bind
 
@@ -288,13 +288,7 @@ def _update(updates, state, params=None, *, learning_rate, delay):
 def _checked(learning_rate: Any, delay: Any, initial_accumulator_value: Any) -> int:
     """`adaptive_revision`'s arguments checked (a ValueError naming the bad one); the delay
     as a Python int."""
-    if callable(learning_rate):
-        owner, name = named(OWNER, "learning_rate")
-        raise ValueError(
-            f"{owner}: {name} must be a number or a scalar array >= 0 (schedules are not "
-            f"supported), got {learning_rate!r}"
-        )
-    check_range(OWNER, "learning_rate", learning_rate, "[0, inf)")
+    check_unscheduled(OWNER, "learning_rate", learning_rate, "[0, inf)")
     delay = check_static_int(OWNER, "delay", delay, 0)
     if delay > INT32_MAX:
         owner, name = named(OWNER, "delay")

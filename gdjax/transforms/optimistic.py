@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from gdjax import tree
-from gdjax._validation import check_range, named
+from gdjax._validation import check_unscheduled
 from gdjax.base import GradientTransformation, Params
 from gdjax.bound import bind
 
@@ -44,15 +44,6 @@ def _optimistic_update(updates, state, params=None, *, alpha, beta):
     return tree.cast_like(out, updates), new_state
 
 
-def _check_number(owner: str, name: str, value) -> None:
-    if callable(value):
-        owner, name = named(owner, name)
-        raise ValueError(
-            f"{owner}: {name} must be a number (schedules are not supported here), got {value!r}"
-        )
-    check_range(owner, name, value, "(-inf, inf)")
-
-
 def scale_by_optimistic_gradient(
     alpha: ArrayLike = 1.0, beta: ArrayLike = 1.0
 ) -> GradientTransformation:
@@ -73,8 +64,8 @@ def scale_by_optimistic_gradient(
     Returns:
       A transformation with state `ScaleByOptimisticGradientState`.
     """
-    _check_number("scale_by_optimistic_gradient", "alpha", alpha)
-    _check_number("scale_by_optimistic_gradient", "beta", beta)
+    check_unscheduled("scale_by_optimistic_gradient", "alpha", alpha, "(-inf, inf)")
+    check_unscheduled("scale_by_optimistic_gradient", "beta", beta, "(-inf, inf)")
     return GradientTransformation(
         bind(_optimistic_init), bind(_optimistic_update, alpha=alpha, beta=beta)
     )

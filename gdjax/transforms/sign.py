@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
-from gdjax._validation import _concrete, check_range, named
+from gdjax._validation import _concrete, check_range, check_unscheduled, named
 from gdjax.base import EMPTY_INIT, GradientTransformation, Params
 from gdjax.bound import bind
 
@@ -240,13 +240,9 @@ def scale_by_rprop(
       A transformation with state `ScaleByRpropState`.
     """
     owner = "scale_by_rprop"
-    if callable(learning_rate):
-        owner, name = named(owner, "learning_rate")
-        raise ValueError(
-            f"{owner}: {name} is Rprop's initial step size, a number or an array, "
-            f"not a schedule; got {learning_rate!r}"
-        )
-    check_range(owner, "learning_rate", learning_rate, "[0, inf)")
+    check_unscheduled(
+        owner, "learning_rate", learning_rate, "[0, inf)", "Rprop's initial step size"
+    )
     check_range(owner, "eta_minus", eta_minus, "(0, 1]")
     check_range(owner, "eta_plus", eta_plus, "[1, inf)")
     check_range(owner, "min_step_size", min_step_size, "[0, inf)")
