@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", help="Fashion-MNIST's four IDX files")
     args = parser.parse_args(argv)
     size = {"runs": 2, "steps": 300} if args.quick else {"runs": 22}
-    result = experiments.momentum(**size, dataset=args.dataset, data_dir=args.data_dir)
+    data = experiments.Dataset(args.dataset, args.data_dir)
+    result = experiments.momentum(**size, data=data)
     print(result.report())
     print(f"wrote {plot.save(plot.momentum_figure(result), args.out / 'experiment_momentum.png')}")
 

@@ -25,9 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", help="Fashion-MNIST's four IDX files")
     args = parser.parse_args(argv)
     size = {"runs": 2, "epochs": 1} if args.quick else {"runs": 5, "epochs": 12}
-    result = experiments.optimizers(
-        **size, batch_size=128, dataset=args.dataset, data_dir=args.data_dir
-    )
+    data = experiments.Dataset(args.dataset, args.data_dir)
+    result = experiments.optimizers(**size, batch_size=128, data=data)
     print(result.report())
     path = args.out / "experiment_optimizers.png"
     print(f"wrote {plot.save(plot.optimizers_figure(result), path)}")

@@ -16,9 +16,9 @@ from gdjax.cli.values import UsageError
 # Each experiment's options: the function argument each maps to. Options left
 # out keep the function's defaults, so the defaults live in one place.
 ARGUMENTS = {
-    "momentum": ("runs", "steps", "dataset", "data_dir", "batch_size"),
-    "optimizers": ("runs", "epochs", "dataset", "data_dir", "batch_size", "names", "rates"),
-    "grid": ("steps", "dataset", "data_dir", "seed", "batch_size", "lrs", "momenta"),
+    "momentum": ("runs", "steps", "data", "batch_size"),
+    "optimizers": ("runs", "epochs", "data", "batch_size", "names", "rates"),
+    "grid": ("steps", "data", "seed", "batch_size", "lrs", "momenta"),
     "noise": ("runs", "steps", "eta", "gamma", "learning_rate", "depth", "width", "batch_size"),
     "order": ("runs", "epochs", "learning_rate", "width", "depth", "batch_size"),
     "early_stopping": (
@@ -38,8 +38,7 @@ ARGUMENTS = {
         "scales",
         "scale_rate",
         "threshold",
-        "dataset",
-        "data_dir",
+        "data",
         "batch_size",
     ),
 }
@@ -54,8 +53,7 @@ _GRID_FLAGS = {
 
 
 def run(args: argparse.Namespace) -> int:
-    kwargs = arguments(args)
-    if kwargs.get("dataset") == "fashion-mnist" and "data_dir" not in kwargs:
+    if getattr(args, "dataset", None) == "fashion-mnist" and args.data_dir is None:
         raise UsageError(
             "--dataset fashion-mnist needs --data-dir DIR, the directory of its four IDX files "
             "(see docs/experiments.md); gdjax never downloads"
@@ -70,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"gdjax experiment needs {error.name}: pip install 'gdjax[train]'"
         ) from None
+    kwargs = arguments(args)
     try:
         result = getattr(experiments, args.experiment)(**kwargs, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, ImportError) as error:
@@ -86,7 +85,7 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The experiment function's keyword arguments, from the options given."""
     kwargs = {}
     for name in ARGUMENTS[args.experiment]:
-        value = getattr(args, name)
+        value = _data(args) if name == "data" else getattr(args, name)
         if value is None:
             continue
         if name == "names":
@@ -97,6 +96,16 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
             value = values.grid_values(value, _GRID_FLAGS[name])
         kwargs[_RENAMES.get(name, name)] = value
     return kwargs
+
+
+def _data(args: argparse.Namespace) -> Any:
+    """``--dataset`` and ``--data-dir`` as a `gdjax.experiments.Dataset`, or None when
+    neither is given (the experiment's default)."""
+    if args.dataset is None and args.data_dir is None:
+        return None
+    from gdjax.experiments import Dataset
+
+    return Dataset("digits" if args.dataset is None else args.dataset, args.data_dir)
 
 
 def _rates(texts: list[str]) -> dict[str, float]:

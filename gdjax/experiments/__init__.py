@@ -20,6 +20,10 @@
   over a grid of learning rates and of init scales; the rates that train,
   the spread over init scales, and the test MCC at each best rate.
 
+`momentum`, `optimizers`, `grid` and `batchnorm` train on scikit-learn's digits
+by default, or on Fashion-MNIST from its IDX files with
+``data=Dataset("fashion-mnist", directory)``.
+
 Each function returns a NamedTuple of arrays and statistics whose
 ``report()`` is the printable text; nothing is printed (but the progress
 bars) and nothing is drawn. `gdjax.plot` draws each result:
@@ -33,7 +37,7 @@ the other as in the book, so a wall time here is the time of all runs
 together, compilation included.
 """
 
-from gdjax.experiments._common import DATASETS
+from gdjax.experiments._common import DATASETS, Dataset
 from gdjax.experiments.batchnorm import (
     BATCHNORM_RATES,
     BATCHNORM_SCALES,
@@ -64,6 +68,7 @@ __all__ = [
     "MOMENTUM_STEPS",
     "OPTIMIZERS",
     "BatchnormResult",
+    "Dataset",
     "EarlyStoppingResult",
     "GridResult",
     "MomentumResult",

@@ -9,6 +9,7 @@ fit_many that does the work has one name to patch in tests:
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
@@ -42,16 +43,47 @@ FASHION_TRAIN = 16_384
 # --------------------------------------------------------------------------- arguments
 
 
-def check_dataset(owner: str, dataset: Any, data_dir: Any) -> None:
-    """A ValueError unless ``dataset`` is one of `DATASETS` (Fashion-MNIST with a directory)."""
-    if dataset not in DATASETS:
-        raise ValueError(f"{owner}: dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
-    if dataset == "fashion-mnist" and data_dir is None:
+class Dataset(NamedTuple):
+    """The data set an experiment trains on: `momentum`, `optimizers`, `grid` and
+    `batchnorm` take one as ``data``.
+
+    Attributes:
+      name: one of `DATASETS`: ``"digits"`` (default; scikit-learn's 8×8 digits,
+        bundled) or ``"fashion-mnist"``.
+      directory: the directory of Fashion-MNIST's four IDX files
+        (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+        t10k-labels-idx1-ubyte, each may end in .gz); required for it, unused for
+        digits. gdjax never downloads.
+    """
+
+    name: str = "digits"
+    directory: str | os.PathLike | None = None
+
+
+DIGITS = Dataset("digits")
+"""The default data set of the experiments: scikit-learn's digits."""
+
+
+def check_dataset(owner: str, data: Any) -> Dataset:
+    """``data`` if it is a `Dataset` of one of `DATASETS` (Fashion-MNIST with its
+    directory), else a ValueError naming what is wrong."""
+    if not isinstance(data, Dataset):
         raise ValueError(
-            f"{owner}: dataset 'fashion-mnist' needs data_dir, the directory holding its four "
-            "IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-            "t10k-labels-idx1-ubyte, each may end in .gz); gdjax never downloads"
+            f"{owner}: data must be a gdjax.experiments.Dataset, e.g. Dataset('digits') or "
+            f"Dataset('fashion-mnist', directory), got {data!r}"
         )
+    if data.name not in DATASETS:
+        raise ValueError(
+            f"{owner}: data.name must be one of {', '.join(DATASETS)}, got {data.name!r}"
+        )
+    if data.name == "fashion-mnist" and data.directory is None:
+        raise ValueError(
+            f"{owner}: data = Dataset('fashion-mnist') needs its directory, the one holding "
+            "its four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each may end in .gz); gdjax never "
+            "downloads"
+        )
+    return data
 
 
 def check_batch_size(owner: str, batch_size: int, train: Mapping[str, np.ndarray]) -> None:
@@ -66,19 +98,19 @@ def check_batch_size(owner: str, batch_size: int, train: Mapping[str, np.ndarray
 # --------------------------------------------------------------------------- data
 
 
-def mlp_split(dataset: str, data_dir: Any) -> tuple[datasets.Data, datasets.Data, tuple[int, ...]]:
+def mlp_split(data: Dataset) -> tuple[datasets.Data, datasets.Data, tuple[int, ...]]:
     """``(train, test, sizes)``: the MLP's data and layer sizes, digits 64-100-50-10,
     Fashion-MNIST 196-100-50-10."""
-    if dataset == "digits":
+    if data.name == "digits":
         return (*datasets.digits(), (64, 100, 50, 10))
-    return (*datasets.fashion_mnist(data_dir), (196, 100, 50, 10))
+    return (*datasets.fashion_mnist(data.directory), (196, 100, 50, 10))
 
 
-def cnn_split(dataset: str, data_dir: Any) -> datasets.Split:
+def cnn_split(data: Dataset) -> datasets.Split:
     """Images for the CNN: digits 8×8×1; Fashion-MNIST 28×28×1, 16,384 training images."""
-    if dataset == "digits":
+    if data.name == "digits":
         return datasets.digits(images=True)
-    split = datasets.fashion_mnist(data_dir, downsample=False)
+    split = datasets.fashion_mnist(data.directory, downsample=False)
     # The book's 16,384 random training images: a fixed draw, so reruns compare.
     order = np.random.default_rng(0).permutation(len(split.train["y"]))
     pick = np.sort(order[:FASHION_TRAIN])

@@ -162,8 +162,7 @@ def batchnorm(
     scales: Sequence[float] = BATCHNORM_SCALES,
     scale_rate: float = 1.0,
     threshold: float = 0.1,
-    dataset: str = "digits",
-    data_dir: Any = None,
+    data: _common.Dataset = _common.DIGITS,
     batch_size: int = 64,
     progress: bool = True,
 ) -> BatchnormResult:
@@ -179,8 +178,7 @@ def batchnorm(
       scales: init half-widths, each > 0, at least 2. Default `BATCHNORM_SCALES`.
       scale_rate: the learning rate of the init-scale grid, > 0. Default 1.0.
       threshold: the final training loss below which a run trains, > 0. Default 0.1.
-      dataset: ``"digits"`` (default) or ``"fashion-mnist"``.
-      data_dir: the directory of Fashion-MNIST's four IDX files (required for it).
+      data: the data set, `Dataset` (default: digits).
       batch_size: examples per mini-batch. Default 64.
       progress: show a progress bar over the epochs.
 
@@ -189,7 +187,7 @@ def batchnorm(
 
     Raises:
       ValueError: a bad argument (the message names it and the allowed values).
-      FileNotFoundError: Fashion-MNIST's files are not in ``data_dir``.
+      FileNotFoundError: Fashion-MNIST's files are not in ``data.directory``.
     """
     owner = "batchnorm"
     runs = check_int(owner, "runs", runs, 2)
@@ -198,9 +196,9 @@ def batchnorm(
     scales = _positive_values(owner, "scales", scales)
     scale_rate = float(check_range(owner, "scale_rate", scale_rate, "(0, inf)"))
     threshold = float(check_range(owner, "threshold", threshold, "(0, inf)"))
-    _common.check_dataset(owner, dataset, data_dir)
+    data = _common.check_dataset(owner, data)
     batch_size, (train, test, sizes) = _common.checked_data(
-        owner, batch_size, progress, lambda: _common.mlp_split(dataset, data_dir)
+        owner, batch_size, progress, lambda: _common.mlp_split(data)
     )
 
     networks = _networks(sizes)
@@ -222,7 +220,7 @@ def batchnorm(
     rate_grids = [_rate_grid(*variant, test, progress) for variant in variants]
     scale_grids = [_scale_grid(*variant, scales, scale_rate, progress) for variant in variants]
     return BatchnormResult(
-        dataset=dataset,
+        dataset=data.name,
         sizes=sizes,
         steps=steps,
         batch_size=batch_size,

@@ -95,8 +95,7 @@ def grid(
     learning_rates: Sequence[float] = GRID_LEARNING_RATES,
     momenta: Sequence[float] = GRID_MOMENTA,
     steps: int = 10_000,
-    dataset: str = "digits",
-    data_dir: Any = None,
+    data: _common.Dataset = _common.DIGITS,
     seed: int = 0,
     batch_size: int = 64,
     validation_fraction: float = 0.2,
@@ -112,9 +111,7 @@ def grid(
       momenta: the momenta, in [0, 1]. Default ``(0.0, 0.5, 0.9, 0.95)``.
       steps: mini-batches per run. Default 10,000, as `momentum` on digits (the 32
         cells take about 30 s on a 2-core CPU, compilation included).
-      dataset: ``"digits"`` (default, MLP 64-100-50-10) or ``"fashion-mnist"``
-        (196-100-50-10).
-      data_dir: the directory of Fashion-MNIST's four IDX files (required for it).
+      data: the data set, `Dataset` (default: digits).
       seed: the seed of the initial params and the shuffling.
       batch_size: examples per mini-batch. Default 64.
       validation_fraction: share of each class of the training data held out for
@@ -126,7 +123,7 @@ def grid(
 
     Raises:
       ValueError: a bad argument (the message names it and the allowed values).
-      FileNotFoundError: Fashion-MNIST's files are not in ``data_dir``.
+      FileNotFoundError: Fashion-MNIST's files are not in ``data.directory``.
     """
     owner = "grid"
     lrs = _axis(owner, "learning_rates", learning_rates, lambda a: a > 0, "> 0")
@@ -134,9 +131,9 @@ def grid(
     steps = check_int(owner, "steps", steps, 1)
     seed = check_int(owner, "seed", seed, 0)
     fraction = float(check_range(owner, "validation_fraction", validation_fraction, "(0, 1)"))
-    _common.check_dataset(owner, dataset, data_dir)
+    data = _common.check_dataset(owner, data)
     batch_size, (train, validation, test, sizes) = _common.checked_data(
-        owner, batch_size, progress, lambda: _split(dataset, data_dir, fraction)
+        owner, batch_size, progress, lambda: _split(data, fraction)
     )
 
     lr_grid, mom_grid = np.meshgrid(lrs, moms, indexing="ij")
@@ -153,7 +150,7 @@ def grid(
     trained = _common.train(program, progress)
     cells = _cells(trained, validation, test, lr_grid.shape)
     return GridResult(
-        dataset=dataset,
+        dataset=data.name,
         sizes=sizes,
         steps=steps,
         batch_size=batch_size,
@@ -189,11 +186,11 @@ def _cells(
 
 
 def _split(
-    dataset: str, data_dir: Any, fraction: float
+    data: _common.Dataset, fraction: float
 ) -> tuple[datasets.Data, datasets.Data, datasets.Data, tuple[int, ...]]:
     """``(train, validation, test, sizes)``: the MLP's data (`_common.mlp_split`), a
     ``fraction`` of its training set held out by `validation_split`, and its layer sizes."""
-    train, test, sizes = _common.mlp_split(dataset, data_dir)
+    train, test, sizes = _common.mlp_split(data)
     return (*validation_split(train, fraction), test, sizes)
 
 

@@ -90,8 +90,7 @@ class MomentumResult(NamedTuple):
 def momentum(
     runs: int = 22,
     steps: int | None = None,
-    dataset: str = "digits",
-    data_dir: Any = None,
+    data: _common.Dataset = _common.DIGITS,
     batch_size: int = 64,
     progress: bool = True,
 ) -> MomentumResult:
@@ -108,8 +107,7 @@ def momentum(
     Args:
       runs: runs (seeds) per setting, >= 2. Default 22, the book's.
       steps: mini-batches per run; default 10,000 on digits, 40,000 on Fashion-MNIST.
-      dataset: ``"digits"`` (default) or ``"fashion-mnist"``.
-      data_dir: the directory of Fashion-MNIST's four IDX files (required for it).
+      data: the data set, `Dataset` (default: digits).
       batch_size: examples per mini-batch. Default 64.
       progress: show a progress bar over the epochs.
 
@@ -118,14 +116,14 @@ def momentum(
 
     Raises:
       ValueError: a bad argument (the message names it and the allowed values).
-      FileNotFoundError: Fashion-MNIST's files are not in ``data_dir``.
+      FileNotFoundError: Fashion-MNIST's files are not in ``data.directory``.
     """
     owner = "momentum"
     runs = check_int(owner, "runs", runs, 2)
-    _common.check_dataset(owner, dataset, data_dir)
-    steps = MOMENTUM_STEPS[dataset] if steps is None else check_int(owner, "steps", steps, 1)
+    data = _common.check_dataset(owner, data)
+    steps = MOMENTUM_STEPS[data.name] if steps is None else check_int(owner, "steps", steps, 1)
     batch_size, (train, test, sizes) = _common.checked_data(
-        owner, batch_size, progress, lambda: _common.mlp_split(dataset, data_dir)
+        owner, batch_size, progress, lambda: _common.mlp_split(data)
     )
 
     program = _common.Program(
@@ -141,7 +139,7 @@ def momentum(
     trained = _common.train(program, progress)
     accuracy, mcc, confusion = _scores(trained.params, test)
     return MomentumResult(
-        dataset=dataset,
+        dataset=data.name,
         sizes=sizes,
         steps=steps,
         batch_size=batch_size,

@@ -139,8 +139,7 @@ def optimizers(
     runs: int = 5,
     epochs: int = 12,
     batch_size: int = 128,
-    dataset: str = "digits",
-    data_dir: Any = None,
+    data: _common.Dataset = _common.DIGITS,
     learning_rates: Mapping[str, float] | None = None,
     names: Sequence[str] = OPTIMIZERS,
     progress: bool = True,
@@ -154,8 +153,7 @@ def optimizers(
       runs: runs (seeds) per optimizer, >= 2. Default 5, the book's.
       epochs: passes over the training set. Default 12, the book's.
       batch_size: examples per mini-batch. Default 128, the book's.
-      dataset: ``"digits"`` (default) or ``"fashion-mnist"``.
-      data_dir: the directory of Fashion-MNIST's four IDX files (required for it).
+      data: the data set, `Dataset` (default: digits).
       learning_rates: ``{name: rate}`` overriding the defaults for some optimizers.
       names: which optimizers to train, a subset of `OPTIMIZERS` in any order.
       progress: show a progress bar over the epochs.
@@ -165,16 +163,16 @@ def optimizers(
 
     Raises:
       ValueError: a bad argument (the message names it and the allowed values).
-      FileNotFoundError: Fashion-MNIST's files are not in ``data_dir``.
+      FileNotFoundError: Fashion-MNIST's files are not in ``data.directory``.
     """
     owner = "optimizers"
     runs = check_int(owner, "runs", runs, 2)
     epochs = check_int(owner, "epochs", epochs, 1)
-    _common.check_dataset(owner, dataset, data_dir)
+    data = _common.check_dataset(owner, data)
     names = _check_names(owner, names)
-    rates = _rates(owner, dataset, learning_rates)
+    rates = _rates(owner, data.name, learning_rates)
     batch_size, split = _common.checked_data(
-        owner, batch_size, progress, lambda: _common.cnn_split(dataset, data_dir)
+        owner, batch_size, progress, lambda: _common.cnn_split(data)
     )
 
     # One program per optimizer: the same CNN, init and data, its own optimizer and rate.
@@ -195,7 +193,7 @@ def optimizers(
     ]
     trained = [_train_one(program, split.test, progress) for program in programs]
     return OptimizersResult(
-        dataset=dataset,
+        dataset=data.name,
         epochs=epochs,
         batch_size=batch_size,
         train_size=len(split.train["y"]),

@@ -131,8 +131,8 @@ def test_figure(result, tmp_path):
         ({"scales": (0.5, "x")}, "scales must be at least two finite numbers > 0"),
         ({"scale_rate": 0.0}, r"scale_rate must be in \(0, inf\)"),
         ({"threshold": -1.0}, r"threshold must be in \(0, inf\)"),
-        ({"dataset": "mnist"}, "dataset must be one of digits, fashion-mnist"),
-        ({"dataset": "fashion-mnist"}, "needs data_dir"),
+        ({"data": experiments.Dataset("mnist")}, "data.name must be one of digits, fashion-mnist"),
+        ({"data": experiments.Dataset("fashion-mnist")}, "needs its directory"),
         ({"batch_size": 5000}, "batch_size must be at most the 1347 training examples"),
     ],
 )

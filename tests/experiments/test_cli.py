@@ -122,3 +122,26 @@ def test_top_level_help_names_the_experiment_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "experiment" in capsys.readouterr().out.split("\n\n")[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ([], None),
+        (["--dataset", "digits"], ("digits", None)),
+        (["--dataset", "fashion-mnist", "--data-dir", "d"], ("fashion-mnist", "d")),
+        (["--data-dir", "d"], ("digits", "d")),  # digits ignores the directory
+    ],
+)
+@pytest.mark.parametrize("name", ["momentum", "optimizers", "grid", "batchnorm"])
+def test_dataset_options_reach_the_experiment_as_one_dataset(name, options, expected):
+    from gdjax.cli.experiment import arguments
+    from gdjax.cli.parsing import build_parser
+    from gdjax.experiments import Dataset
+
+    kwargs = arguments(build_parser().parse_args(["experiment", name, *options]))
+    assert "dataset" not in kwargs and "data_dir" not in kwargs
+    if expected is None:
+        assert "data" not in kwargs  # the function's default
+    else:
+        assert kwargs["data"] == Dataset(*expected) and type(kwargs["data"]) is Dataset

@@ -87,6 +87,8 @@ def test_best_is_chosen_on_validation_not_on_test_and_never_failed():
         ({"validation_fraction": 1.0}, r"validation_fraction must be in \(0, 1\)"),
         ({"seed": -1}, "seed must be an integer >= 0"),
         ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"data": experiments.Dataset("mnist")}, "data.name must be one of digits"),
+        ({"data": experiments.Dataset("fashion-mnist")}, "needs its directory"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, match):

@@ -86,7 +86,11 @@ def test_momentum_draws_nothing_and_takes_no_out():
 def test_momentum_on_fashion_mnist_files_uses_the_196_input_network(tmp_path):
     data = fake_fashion_mnist(tmp_path)
     r = experiments.momentum(
-        runs=2, steps=3, batch_size=4, dataset="fashion-mnist", data_dir=data, progress=False
+        runs=2,
+        steps=3,
+        batch_size=4,
+        data=experiments.Dataset("fashion-mnist", data),
+        progress=False,
     )
     assert r.accuracy.shape == (2, 2)
     assert "MLP 196-100-50-10" in r.report().splitlines()[0]
@@ -97,10 +101,12 @@ def test_momentum_on_fashion_mnist_files_uses_the_196_input_network(tmp_path):
     [
         ({"runs": 1}, "runs must be an integer >= 2"),
         ({"steps": 0}, "steps must be an integer >= 1"),
-        ({"dataset": "mnist"}, "dataset must be one of digits, fashion-mnist"),
-        ({"dataset": "fashion-mnist"}, "needs data_dir"),
+        ({"data": experiments.Dataset("mnist")}, "data.name must be one of digits, fashion-mnist"),
+        ({"data": experiments.Dataset("fashion-mnist")}, "needs its directory"),
         ({"batch_size": 5000}, "batch_size must be at most the 1347 training examples"),
         ({"progress": 1}, "progress must be True or False"),
+        ({"data": "digits"}, "data must be a gdjax.experiments.Dataset"),
+        ({"data": ("fashion-mnist", "d")}, "data must be a gdjax.experiments.Dataset"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, match):
@@ -110,4 +116,4 @@ def test_bad_arguments_are_refused_by_name(kwargs, match):
 
 def test_missing_fashion_mnist_files_are_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="never downloads"):
-        experiments.momentum(dataset="fashion-mnist", data_dir=tmp_path, progress=False)
+        experiments.momentum(data=experiments.Dataset("fashion-mnist", tmp_path), progress=False)

@@ -34,7 +34,7 @@ def test_optimizers_shapes_times_and_figure(tmp_path):
 
 
 def test_optimizers_takes_fashion_mnist_as_28x28_images(tmp_path):
-    split = _common.cnn_split("fashion-mnist", fake_fashion_mnist(tmp_path))
+    split = _common.cnn_split(_common.Dataset("fashion-mnist", fake_fashion_mnist(tmp_path)))
     assert split.train["x"].shape == (8, 28, 28, 1) and split.test["x"].shape == (4, 28, 28, 1)
 
 
@@ -48,7 +48,7 @@ def test_optimizers_takes_fashion_mnist_as_28x28_images(tmp_path):
         ({"names": ("adam", "adam")}, "must not repeat"),
         ({"learning_rates": {"adam": -1.0}}, r"learning_rates\['adam'\]"),
         ({"learning_rates": {"lbfgs": 1.0}}, "learning_rates keys"),
-        ({"dataset": "fashion-mnist"}, "needs data_dir"),
+        ({"data": experiments.Dataset("fashion-mnist")}, "needs its directory"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, match):
