@@ -160,143 +160,140 @@ def _rastrigin_minima(bound: float) -> tuple[Minimum, ...]:
     )
 
 
-def _landscapes() -> dict[str, Landscape]:
-    g, loc = "global", "local"
-    items = [
-        Landscape(
-            "parabola",
-            1,
-            _parabola,
-            (Minimum((1.0,), -3.0, g),),
-            ((-1.0, 3.0),),
-            "f(x) = 6x² - 12x + 3, minimum -3 at x = 1. Seed 001 eq. 11.2: 1-D gradient "
-            "descent (Figs. 11-1, 11-2: 15 steps from -0.9 at lr 0.03, from 0.75 at "
-            "lr 0.15) and 1-D momentum (Fig. 11-6).",
-            starts=((-0.9,), (0.75,)),
+# The landscapes, the texts' first (their order is `names`'s).
+_LANDSCAPES = (
+    Landscape(
+        "parabola",
+        1,
+        _parabola,
+        (Minimum((1.0,), -3.0, "global"),),
+        ((-1.0, 3.0),),
+        "f(x) = 6x² - 12x + 3, minimum -3 at x = 1. Seed 001 eq. 11.2: 1-D gradient "
+        "descent (Figs. 11-1, 11-2: 15 steps from -0.9 at lr 0.03, from 0.75 at "
+        "lr 0.15) and 1-D momentum (Fig. 11-6).",
+        starts=((-0.9,), (0.75,)),
+    ),
+    Landscape(
+        "bowl",
+        2,
+        _bowl,
+        (Minimum((0.0, 0.0), 0.0, "global"),),
+        ((-20.0, 20.0), (-20.0, 20.0)),
+        "f(x, y) = x² + y², minimum 0 at the origin. Seed 000 eq. 3.10: plain descent "
+        "(Fig. 3.4), per-parameter rates (Fig. 3.5), momentum and its velocity "
+        "(Figs. 3.6-3.8), RMSProp and its accumulators (Figs. 3.9, 3.10).",
+        starts=((15.0, 15.0), (15.0, 7.5)),
+    ),
+    Landscape(
+        "ellipse",
+        2,
+        _ellipse,
+        (Minimum((1.0, 7 / 9), -3 - 49 / 9, "global"),),
+        ((-1.0, 3.0), (-1.0, 3.0)),
+        "f(x, y) = 6x² + 9y² - 12x - 14y + 3, minimum at (1, 7/9). Seed 001, Fig. 11-3: "
+        "2-D descent from (-0.5, 2.9), (1.5, -0.8) and (2.7, 2.3) at lr 0.02.",
+        starts=((-0.5, 2.9), (1.5, -0.8), (2.7, 2.3)),
+    ),
+    Landscape(
+        "canyon",
+        2,
+        _canyon,
+        (Minimum((1.0, 0.375), -8.625, "global"),),
+        ((-1.0, 3.0), (-1.0, 3.0)),
+        "f(x, y) = 6x² + 40y² - 12x - 30y + 3, a narrow valley along x, minimum at "
+        "(1, 0.375). Seed 001, Fig. 11-4: from (-0.5, 2.3) at lr 0.02 (bounces across "
+        "the walls) and (2.3, 2.3) at lr 0.01 (crawls along the floor).",
+        starts=((-0.5, 2.3), (2.3, 2.3)),
+    ),
+    Landscape(
+        "stretched_bowl",
+        2,
+        _stretched_bowl,
+        (Minimum((0.0, 0.0), 0.0, "global"),),
+        ((-5.5, 1.0), (-3.0, 3.0)),
+        "f(x1, x2) = 0.1x1² + 2x2², minimum 0 at the origin. Seed 003 (Dive into Deep "
+        "Learning §7.4): 20 steps from (-5, -2), plain descent at lr 0.4 and 0.6 "
+        "(diverges in x2), momentum 0.5 at both.",
+        starts=((-5.0, -2.0),),
+    ),
+    Landscape(
+        "two_gaussians",
+        2,
+        _two_gaussians,
+        (
+            Minimum((-0.980383635578, 0.980383635578), -2.0190335939268036, "global"),
+            Minimum((0.893974104101, -0.893974104101), -1.0441763239640927, "local"),
         ),
-        Landscape(
-            "bowl",
-            2,
-            _bowl,
-            (Minimum((0.0, 0.0), 0.0, g),),
-            ((-20.0, 20.0), (-20.0, 20.0)),
-            "f(x, y) = x² + y², minimum 0 at the origin. Seed 000 eq. 3.10: plain descent "
-            "(Fig. 3.4), per-parameter rates (Fig. 3.5), momentum and its velocity "
-            "(Figs. 3.6-3.8), RMSProp and its accumulators (Figs. 3.9, 3.10).",
-            starts=((15.0, 15.0), (15.0, 7.5)),
+        ((-2.0, 2.0), (-2.0, 2.0)),
+        "f(x, y) = -2exp(-((x+1)² + (y-1)²)/2) - exp(-((x-1)² + (y+1)²)/2), seed 001 "
+        "eq. 11.4: a deep minimum near (-1, 1) and a shallow one near (1, -1) (each "
+        "pulled inward by the other's tail; a saddle lies between). Figs. 11-5 "
+        "(Table 11-1's five starts at lr 0.4), 11-7 and 11-10 (momentum, Nesterov) "
+        "and Table 11-2.",
+        starts=((-1.5, 1.2), (1.5, -1.8), (0.0, 0.0), (0.7, -0.2), (1.5, 1.5)),
+        saddles=((0.364074038552, -0.364074038552),),
+    ),
+    Landscape(
+        "saddle",
+        2,
+        _saddle,
+        (),
+        ((-1.5, 1.5), (-1.5, 1.5)),
+        "f(x, y) = x² - y², a saddle at the origin and no minimum. Seed 002 Fig. 4b: "
+        "SGD, momentum and NAG struggle to break the symmetry; the adaptive methods "
+        "leave along the descending direction.",
+        starts=((1.0, 1e-3),),
+        saddles=((0.0, 0.0),),
+    ),
+    Landscape(
+        "rosenbrock",
+        2,
+        _rosenbrock,
+        (Minimum((1.0, 1.0), 0.0, "global"),),
+        ((-2.0, 2.0), (-1.0, 3.0)),
+        "f(x, y) = (1 - x)² + 100(y - x²)², a long curved valley with its minimum at "
+        "(1, 1) (Rosenbrock 1960). The long valley of seed 002 Fig. 4a.",
+        starts=((-2.0, 2.0),),
+    ),
+    Landscape(
+        "rastrigin",
+        2,
+        _rastrigin,
+        _rastrigin_minima(4.5),
+        ((-4.5, 4.5), (-4.5, 4.5)),
+        "f(x) = 20 + sum(x² - 10cos(2πx)), a lattice of local minima around the global "
+        "one at the origin (Rastrigin 1974); every local minimum inside the box is "
+        "listed.",
+        starts=((-2.0, 3.5),),
+    ),
+    Landscape(
+        "beale",
+        2,
+        _beale,
+        (Minimum((3.0, 0.5), 0.0, "global"),),
+        ((-4.5, 4.5), (-4.5, 4.5)),
+        "f(x, y) = (1.5 - x + xy)² + (2.25 - x + xy²)² + (2.625 - x + xy³)², minimum 0 "
+        "at (3, 0.5) in a flat, curved basin (Beale 1958).",
+        starts=((1.0, 1.5),),
+    ),
+    Landscape(
+        "himmelblau",
+        2,
+        _himmelblau,
+        (
+            Minimum((3.0, 2.0), 0.0, "global"),
+            Minimum((-2.805118086953, 3.131312518251), 0.0, "global"),
+            Minimum((-3.779310253378, -3.283185991286), 0.0, "global"),
+            Minimum((3.58442834033, -1.848126526964), 0.0, "global"),
         ),
-        Landscape(
-            "ellipse",
-            2,
-            _ellipse,
-            (Minimum((1.0, 7 / 9), -3 - 49 / 9, g),),
-            ((-1.0, 3.0), (-1.0, 3.0)),
-            "f(x, y) = 6x² + 9y² - 12x - 14y + 3, minimum at (1, 7/9). Seed 001, Fig. 11-3: "
-            "2-D descent from (-0.5, 2.9), (1.5, -0.8) and (2.7, 2.3) at lr 0.02.",
-            starts=((-0.5, 2.9), (1.5, -0.8), (2.7, 2.3)),
-        ),
-        Landscape(
-            "canyon",
-            2,
-            _canyon,
-            (Minimum((1.0, 0.375), -8.625, g),),
-            ((-1.0, 3.0), (-1.0, 3.0)),
-            "f(x, y) = 6x² + 40y² - 12x - 30y + 3, a narrow valley along x, minimum at "
-            "(1, 0.375). Seed 001, Fig. 11-4: from (-0.5, 2.3) at lr 0.02 (bounces across "
-            "the walls) and (2.3, 2.3) at lr 0.01 (crawls along the floor).",
-            starts=((-0.5, 2.3), (2.3, 2.3)),
-        ),
-        Landscape(
-            "stretched_bowl",
-            2,
-            _stretched_bowl,
-            (Minimum((0.0, 0.0), 0.0, g),),
-            ((-5.5, 1.0), (-3.0, 3.0)),
-            "f(x1, x2) = 0.1x1² + 2x2², minimum 0 at the origin. Seed 003 (Dive into Deep "
-            "Learning §7.4): 20 steps from (-5, -2), plain descent at lr 0.4 and 0.6 "
-            "(diverges in x2), momentum 0.5 at both.",
-            starts=((-5.0, -2.0),),
-        ),
-        Landscape(
-            "two_gaussians",
-            2,
-            _two_gaussians,
-            (
-                Minimum((-0.980383635578, 0.980383635578), -2.0190335939268036, g),
-                Minimum((0.893974104101, -0.893974104101), -1.0441763239640927, loc),
-            ),
-            ((-2.0, 2.0), (-2.0, 2.0)),
-            "f(x, y) = -2exp(-((x+1)² + (y-1)²)/2) - exp(-((x-1)² + (y+1)²)/2), seed 001 "
-            "eq. 11.4: a deep minimum near (-1, 1) and a shallow one near (1, -1) (each "
-            "pulled inward by the other's tail; a saddle lies between). Figs. 11-5 "
-            "(Table 11-1's five starts at lr 0.4), 11-7 and 11-10 (momentum, Nesterov) "
-            "and Table 11-2.",
-            starts=((-1.5, 1.2), (1.5, -1.8), (0.0, 0.0), (0.7, -0.2), (1.5, 1.5)),
-            saddles=((0.364074038552, -0.364074038552),),
-        ),
-        Landscape(
-            "saddle",
-            2,
-            _saddle,
-            (),
-            ((-1.5, 1.5), (-1.5, 1.5)),
-            "f(x, y) = x² - y², a saddle at the origin and no minimum. Seed 002 Fig. 4b: "
-            "SGD, momentum and NAG struggle to break the symmetry; the adaptive methods "
-            "leave along the descending direction.",
-            starts=((1.0, 1e-3),),
-            saddles=((0.0, 0.0),),
-        ),
-        Landscape(
-            "rosenbrock",
-            2,
-            _rosenbrock,
-            (Minimum((1.0, 1.0), 0.0, g),),
-            ((-2.0, 2.0), (-1.0, 3.0)),
-            "f(x, y) = (1 - x)² + 100(y - x²)², a long curved valley with its minimum at "
-            "(1, 1) (Rosenbrock 1960). The long valley of seed 002 Fig. 4a.",
-            starts=((-2.0, 2.0),),
-        ),
-        Landscape(
-            "rastrigin",
-            2,
-            _rastrigin,
-            _rastrigin_minima(4.5),
-            ((-4.5, 4.5), (-4.5, 4.5)),
-            "f(x) = 20 + sum(x² - 10cos(2πx)), a lattice of local minima around the global "
-            "one at the origin (Rastrigin 1974); every local minimum inside the box is "
-            "listed.",
-            starts=((-2.0, 3.5),),
-        ),
-        Landscape(
-            "beale",
-            2,
-            _beale,
-            (Minimum((3.0, 0.5), 0.0, g),),
-            ((-4.5, 4.5), (-4.5, 4.5)),
-            "f(x, y) = (1.5 - x + xy)² + (2.25 - x + xy²)² + (2.625 - x + xy³)², minimum 0 "
-            "at (3, 0.5) in a flat, curved basin (Beale 1958).",
-            starts=((1.0, 1.5),),
-        ),
-        Landscape(
-            "himmelblau",
-            2,
-            _himmelblau,
-            (
-                Minimum((3.0, 2.0), 0.0, g),
-                Minimum((-2.805118086953, 3.131312518251), 0.0, g),
-                Minimum((-3.779310253378, -3.283185991286), 0.0, g),
-                Minimum((3.58442834033, -1.848126526964), 0.0, g),
-            ),
-            ((-5.0, 5.0), (-5.0, 5.0)),
-            "f(x, y) = (x² + y - 11)² + (x + y² - 7)², four global minima of value 0 "
-            "(Himmelblau 1972): where descent ends depends on where it starts.",
-            starts=((0.0, 0.0), (-1.0, -1.0)),
-        ),
-    ]
-    return {landscape.name: landscape for landscape in items}
+        ((-5.0, 5.0), (-5.0, 5.0)),
+        "f(x, y) = (x² + y - 11)² + (x + y² - 7)², four global minima of value 0 "
+        "(Himmelblau 1972): where descent ends depends on where it starts.",
+        starts=((0.0, 0.0), (-1.0, -1.0)),
+    ),
+)
 
-
-_REGISTRY = _landscapes()
+_REGISTRY = {landscape.name: landscape for landscape in _LANDSCAPES}
 
 
 def names() -> list[str]:
