@@ -29,6 +29,7 @@ from gdjax.distributed.downpour import (
 )
 from gdjax.distributed.easgd import (
     EasgdState,
+    Elasticity,
     easgd,
     easgd_center,
     replicate_workers,
@@ -54,6 +55,7 @@ __all__ = [
     "DownpourResult",
     "DownpourWorkerError",
     "EasgdState",
+    "Elasticity",
     "HogwildOptions",
     "HogwildResult",
     "HogwildWorkerError",

@@ -24,7 +24,11 @@ is the paper's EASGD, ``gdjax.sgd(η, momentum=δ, nesterov=True)`` its EAMSGD
 (Algorithm 2) in the Sutskever form that gdjax's `trace` uses (the elastic
 force then acts on the stored look-ahead parameters), and Adam, RMSProp or a
 chain with clipping work the same way. ``η`` lives in the local optimizer;
-`easgd` takes ``α`` (or ``ρ`` and ``η``, and forms ``α = η ρ``).
+`easgd` takes the moving rate ``α``: a value, a schedule, or ``ρ`` and ``η`` as
+one small record, ``Elasticity(rho, learning_rate)``, from which it forms
+``α = η ρ``. Put per-worker transformations (clipping, weight decay, noise)
+inside the local optimizer: one chained outside `easgd` sees all the workers at
+once (``clip_by_global_norm`` would take the norm over all of them).
 
 The workers are a leading axis of length ``K`` on every leaf of the params,
 the gradients and the local optimizer's state, so the user's loop is the usual
@@ -65,6 +69,7 @@ from gdjax.bound import Static, bind
 
 __all__ = [
     "EasgdState",
+    "Elasticity",
     "easgd",
     "easgd_center",
     "replicate_workers",
@@ -86,6 +91,21 @@ class EasgdState(NamedTuple):
     count: jax.Array
     center: Params
     local_state: OptState
+
+
+class Elasticity(NamedTuple):
+    """The moving rate as the paper writes it, ``α = η ρ`` (Zhang et al. 2015, Eqs. 5-6):
+    pass it as `easgd`'s ``alpha``. A pytree: its numbers are data, like any
+    hyperparameter (``jax.vmap`` over ``rho`` compiles once).
+
+    Attributes:
+      rho: the elasticity ``ρ >= 0``, a float or an array.
+      learning_rate: the workers' ``η >= 0``: a float, an array or a schedule
+        ``step -> η``. It does not set the local optimizer's rate.
+    """
+
+    rho: Any
+    learning_rate: Any
 
 
 # --------------------------------------------------------------------------- checks
@@ -129,37 +149,19 @@ def _workers(owner: str, tree_: Any, num_workers: int, name: str) -> None:
             )
 
 
-def _check_moving_rate(
-    owner: str, alpha: Any, rho: Any, learning_rate: Any, num_workers: int
-) -> None:
-    """The moving rate is given as ``alpha``, or as ``rho`` with ``learning_rate``, in
-    ``[0, 1/num_workers]``; it is checked where its values are concrete."""
-    if alpha is not None and (rho is not None or learning_rate is not None):
-        raise ValueError(
-            f"{owner}: give alpha, or rho with learning_rate (alpha = learning_rate * rho), "
-            f"not both; got alpha={alpha!r}, rho={rho!r}, learning_rate={learning_rate!r}"
-        )
-    if alpha is None and rho is None:
-        raise ValueError(
-            f"{owner}: give the moving rate alpha in [0, 1/num_workers], or the elasticity "
-            "rho with the workers' learning_rate (alpha = learning_rate * rho)"
-        )
-    if rho is not None and learning_rate is None:
-        raise ValueError(
-            f"{owner}: rho needs the workers' learning_rate (alpha = learning_rate * rho), "
-            f"got rho={rho!r} alone"
-        )
-    if alpha is not None:
+def _check_moving_rate(owner: str, alpha: Any, num_workers: int) -> None:
+    """The moving rate in ``[0, 1/num_workers]``, checked where its values are concrete."""
+    if not isinstance(alpha, Elasticity):
         _check_alpha(owner, alpha, num_workers, "alpha")
-    else:
-        if callable(rho):
-            raise ValueError(f"{owner}: rho must be a number or an array, got {rho!r}")
-        check_range(owner, "rho", rho, "[0, inf)")
-        check_range(owner, "learning_rate", learning_rate, "[0, inf)")
-        rate, elasticity = _concrete(learning_rate), _concrete(rho)
-        if rate is not None and elasticity is not None:  # tracers and schedules: data
-            product = rate.astype(np.float64) * elasticity.astype(np.float64)
-            _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
+        return
+    if callable(alpha.rho):
+        raise ValueError(f"{owner}: alpha.rho must be a number or an array, got {alpha.rho!r}")
+    check_range(owner, "alpha.rho", alpha.rho, "[0, inf)")
+    check_range(owner, "alpha.learning_rate", alpha.learning_rate, "[0, inf)")
+    rate, elasticity = _concrete(alpha.learning_rate), _concrete(alpha.rho)
+    if rate is not None and elasticity is not None:  # tracers and schedules: data
+        product = rate.astype(np.float64) * elasticity.astype(np.float64)
+        _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
 
 
 def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
@@ -181,12 +183,12 @@ def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
 # --------------------------------------------------------------------------- the step
 
 
-def _moving_rate(count: jax.Array, alpha: Any, rho: Any, learning_rate: Any) -> Any:
-    """``α`` at step ``count``: ``alpha`` (a value or a schedule), else ``learning_rate * rho``."""
-    if alpha is not None:
-        return alpha(count) if callable(alpha) else alpha
-    rate = learning_rate(count) if callable(learning_rate) else learning_rate
-    return rate * rho
+def _moving_rate(count: jax.Array, alpha: Any) -> Any:
+    """``α`` at step ``count``: a value, a schedule's value, or an `Elasticity`'s ``η ρ``."""
+    if isinstance(alpha, Elasticity):
+        rate = alpha.learning_rate
+        return (rate(count) if callable(rate) else rate) * alpha.rho
+    return alpha(count) if callable(alpha) else alpha
 
 
 def _along_workers(x: Any, mesh: Mesh | None, axis: str) -> Any:
@@ -275,8 +277,6 @@ def _easgd_update(
     *,
     local_update,
     alpha,
-    rho,
-    learning_rate,
     tau,
     mesh,
     axis,
@@ -289,7 +289,7 @@ def _easgd_update(
         lambda g, s, p, e: local_update(g, s, p, **e), axis_size=num_workers
     )(updates, state.local_state, params, keep(extra))
     local_updates = tree.cast_like(local_updates, updates)
-    rate = _moving_rate(state.count, alpha, rho, learning_rate)
+    rate = _moving_rate(state.count, alpha)
     operands = (local_updates, params, state.center, rate)
     if tau == 1:
         out, center = _communicate(operands)
@@ -309,11 +309,9 @@ def _easgd_update(
 def easgd(
     local: GradientTransformation,
     num_workers: int,
-    alpha: Any = None,
+    alpha: Any,
     tau: int = 1,
     *,
-    rho: Any = None,
-    learning_rate: Any = None,
     mesh: Mesh | None = None,
     axis: str = "workers",
 ) -> GradientTransformation:
@@ -342,24 +340,16 @@ def easgd(
     Extra keyword arguments of ``update`` reach ``local`` per worker (leading
     axis ``K``), e.g. ``value=losses`` for `gdjax.reduce_on_plateau`.
 
-    Put per-worker transformations (clipping, weight decay, noise) inside
-    ``local``: a transformation chained outside `easgd` sees all the workers at
-    once (``clip_by_global_norm`` would take the norm over all of them).
-
     Args:
       local: each worker's optimizer, e.g. ``gdjax.sgd(0.05)`` (EASGD) or
         ``gdjax.sgd(0.05, momentum=0.9, nesterov=True)`` (EAMSGD).
       num_workers: ``K`` (the paper's ``p``), a Python int >= 1.
       alpha: the moving rate ``α = η ρ`` in ``[0, 1/K]`` (``Kα = β``; the paper's
-        experiments use ``β = 0.9``, so ``α = 0.9/K``). A float, an array (a
-        tracer too: ``jax.vmap`` over it works) or a schedule ``step -> α``.
-        Give it, or ``rho`` and ``learning_rate``.
+        experiments use ``β = 0.9``, so ``α = 0.9/K``): a float, an array (a
+        tracer too: ``jax.vmap`` over it works), a schedule ``step -> α``, or
+        ``Elasticity(rho, learning_rate)``.
       tau: the communication period ``τ``, a Python int >= 1. Default 1 (Eqs. 5-6
         at every step).
-      rho: the elasticity ``ρ >= 0`` (float or array); with ``learning_rate``
-        instead of ``alpha``.
-      learning_rate: the workers' ``η`` (float, array or schedule), for
-        ``α = learning_rate * rho``. It does not set the local optimizer's rate.
       mesh: optional `jax.sharding.Mesh` whose ``axis`` splits the workers: the
         step then pins the worker trees to ``P(axis)`` and the center to ``P()``.
         Without it, ``jit`` follows the layout of the inputs (`shard_workers`).
@@ -370,10 +360,10 @@ def easgd(
 
     Raises:
       ValueError: ``num_workers`` or ``tau`` not an integer >= 1 (or traced);
-        ``alpha`` (or ``learning_rate * rho``) outside ``[0, 1/num_workers]``;
-        ``rho`` or ``learning_rate`` negative; both or neither of ``alpha`` and
-        ``rho`` given; an unknown mesh axis (the message lists the mesh's axes) or
-        ``num_workers`` not a multiple of its size.
+        ``alpha`` (or an Elasticity's ``learning_rate * rho``) outside
+        ``[0, 1/num_workers]``, or its ``rho`` or ``learning_rate`` negative; an
+        unknown mesh axis (the message lists the mesh's axes) or ``num_workers``
+        not a multiple of its size.
     """
     owner = "easgd"
     if not (callable(getattr(local, "init", None)) and callable(getattr(local, "update", None))):
@@ -382,7 +372,7 @@ def easgd(
         )
     num_workers = _structural_int(owner, "num_workers", num_workers, 1)
     tau = _structural_int(owner, "tau", tau, 1)
-    _check_moving_rate(owner, alpha, rho, learning_rate, num_workers)
+    _check_moving_rate(owner, alpha, num_workers)
     if mesh is not None:
         _check_mesh(owner, mesh, axis, num_workers)
     # The worker count and tau shape the program (vmap size, the cond): options. The
@@ -394,8 +384,6 @@ def easgd(
             _easgd_update,
             local_update=local.update,
             alpha=alpha,
-            rho=rho,
-            learning_rate=learning_rate,
             tau=Static(tau),
             **layout,
         ),

@@ -13,6 +13,7 @@ import gdjax
 from gdjax import landscapes
 from gdjax.distributed import (
     EasgdState,
+    Elasticity,
     easgd,
     easgd_center,
     replicate_workers,
@@ -70,10 +71,10 @@ def landscape_run(land, starts, tx, sigma, steps, seed=0):
     "make",
     [
         lambda tau: easgd(gdjax.sgd(0.5), 2, alpha=0.25, tau=tau),
-        lambda tau: easgd(gdjax.sgd(0.5), 2, rho=0.5, learning_rate=0.5, tau=tau),
+        lambda tau: easgd(gdjax.sgd(0.5), 2, Elasticity(rho=0.5, learning_rate=0.5), tau=tau),
         lambda tau: easgd(gdjax.sgd(0.5), 2, alpha=jnp.float32(0.25), tau=tau),
     ],
-    ids=["alpha", "rho-and-learning-rate", "alpha-array"],
+    ids=["alpha", "elasticity", "alpha-array"],
 )
 def test_two_workers_three_steps_by_hand(make):
     # eta = 0.5, alpha = eta * rho = 0.25; x^1_0 = 1, x^2_0 = 3, center x~_0 = 0.
@@ -111,7 +112,7 @@ def test_rho_zero_is_k_independent_runs_of_the_local_optimizer():
     num_workers, steps = 3, 200
     local = gdjax.adam(0.02)
     params = spread_workers(nested_params(), num_workers)
-    tx = easgd(local, num_workers, rho=0.0, learning_rate=0.02)
+    tx = easgd(local, num_workers, Elasticity(rho=0.0, learning_rate=0.02))
     workers = jnp.arange(num_workers)
 
     @jax.jit
@@ -290,18 +291,25 @@ def test_alpha_is_data_vmapped_and_jitted_without_recompiling():
     before = COMPILES.count
     jitted(jnp.float32(0.3))
     assert COMPILES.count == before
-    # rho and the learning rate are data too; a schedule for the learning rate works.
+    # An Elasticity's rho and learning rate are data too; a schedule for the rate works.
     mean = starts.mean(axis=0)
     one_step = mean + 0.1 * (starts - mean).sum(axis=0)  # alpha = 0.1 * rho = 0.1
 
     @jax.jit
     def with_rho(rho):
-        tx = easgd(gdjax.sgd(0.1), 2, rho=rho, learning_rate=0.1)
+        tx = easgd(gdjax.sgd(0.1), 2, Elasticity(rho, 0.1))
         _, state = tx.update(grads, tx.init(starts), starts)
         return state.center
 
     np.testing.assert_allclose(with_rho(jnp.float32(1.0)), one_step, rtol=1e-6)
-    scheduled = easgd(gdjax.sgd(0.1), 2, rho=1.0, learning_rate=lambda t: 0.1 / (1 + t))
+    # vmapped over rho: one program, each rho's own center.
+    centers = jax.vmap(with_rho)(jnp.array([0.0, 1.0], jnp.float32))
+    np.testing.assert_allclose(centers[0], mean, rtol=1e-6)
+    np.testing.assert_allclose(centers[1], one_step, rtol=1e-6)
+    before = COMPILES.count
+    with_rho(jnp.float32(0.5))
+    assert COMPILES.count == before  # a new rho is new data, not a new program
+    scheduled = easgd(gdjax.sgd(0.1), 2, Elasticity(1.0, lambda t: 0.1 / (1 + t)))
     _, state = scheduled.update(grads, scheduled.init(starts), starts)
     np.testing.assert_allclose(state.center, one_step, rtol=1e-6)
 
@@ -319,7 +327,7 @@ def test_easgd_is_a_pytree_of_its_moving_rate_and_the_local_hyperparameters():
     ):
         assert jax.tree.structure(tx) != jax.tree.structure(other)
     schedule = gdjax.schedules.linear(0.1, 0.0, 10)
-    scheduled = easgd(gdjax.sgd(0.05), 2, rho=0.5, learning_rate=schedule)
+    scheduled = easgd(gdjax.sgd(0.05), 2, Elasticity(rho=0.5, learning_rate=schedule))
     assert jax.tree.leaves(scheduled) == [0.05, 0.5, *jax.tree.leaves(schedule)]
 
 
@@ -396,20 +404,22 @@ LOCAL = gdjax.sgd(0.1)
         ({"num_workers": 4, "alpha": -0.1}, ["alpha", "[0, 0.25]", "-0.1"]),
         ({"num_workers": 2, "alpha": float("nan")}, ["alpha", "nan"]),
         (
-            {"num_workers": 2, "rho": -1.0, "learning_rate": 0.1},
-            ["rho", "[0, inf)", "-1.0"],
+            {"num_workers": 2, "alpha": Elasticity(rho=-1.0, learning_rate=0.1)},
+            ["alpha.rho", "[0, inf)", "-1.0"],
         ),
         (
-            {"num_workers": 2, "rho": 1.0, "learning_rate": -0.1},
-            ["learning_rate", "[0, inf)", "-0.1"],
+            {"num_workers": 2, "alpha": Elasticity(rho=1.0, learning_rate=-0.1)},
+            ["alpha.learning_rate", "[0, inf)", "-0.1"],
         ),
         (
-            {"num_workers": 2, "rho": 10.0, "learning_rate": 0.1},
+            {"num_workers": 2, "alpha": Elasticity(rho=10.0, learning_rate=0.1)},
             ["alpha = learning_rate * rho", "[0, 0.5]", "1.0"],
         ),
-        ({"num_workers": 2, "alpha": 0.1, "rho": 1.0}, ["alpha, or rho", "not both"]),
-        ({"num_workers": 2}, ["alpha", "rho"]),
-        ({"num_workers": 2, "rho": 1.0}, ["rho needs", "learning_rate"]),
+        (
+            {"num_workers": 2, "alpha": Elasticity(rho=lambda t: 1.0, learning_rate=0.1)},
+            ["alpha.rho must be a number or an array"],
+        ),
+        ({"num_workers": 2, "alpha": None}, ["alpha", "must be in [0, 1/num_workers]"]),
     ],
 )
 def test_bad_arguments_are_refused_naming_them(kwargs, words):
