@@ -168,8 +168,8 @@ def batchnorm(
 ) -> BatchnormResult:
     """Seed 002 §6.2: does batch normalization allow larger rates and a careless init?
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Batch normalization".
+    The method and its results at the defaults: docs/experiments.md, "Batch normalization".
+    The method also heads gdjax/experiments/batchnorm.py.
 
     Args:
       runs: seeds per grid point, >= 2. Default 5.

@@ -103,8 +103,8 @@ def early_stopping(
 ) -> EarlyStoppingResult:
     """Seed 002 §6.3: what early stopping picks, and what it is worth on the test set.
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Early stopping".
+    The method and its results at the defaults: docs/experiments.md, "Early stopping".
+    The method also heads gdjax/experiments/early_stopping.py.
 
     Args:
       runs: seeds, >= 2. Default 10.

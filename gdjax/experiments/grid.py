@@ -103,8 +103,8 @@ def grid(
 ) -> GridResult:
     """A learning-rate × momentum grid on seed 001's MLP, every cell in one program.
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Learning-rate × momentum grid".
+    The method and its results at the defaults: docs/experiments.md,
+    "Learning-rate × momentum grid". The method also heads gdjax/experiments/grid.py.
 
     Args:
       learning_rates: the rates, > 0. Default ``np.geomspace(0.01, 3, 8)``.

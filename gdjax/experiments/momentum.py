@@ -101,8 +101,8 @@ def momentum(
 
         v = mu v - lr g;   x = x + v           (seed 001 eq. 11.5; gdjax.sgd(lr, mu))
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Momentum".
+    The method and its results at the defaults: docs/experiments.md, "Momentum".
+    The method also heads gdjax/experiments/momentum.py.
 
     Args:
       runs: runs (seeds) per setting, >= 2. Default 22, the book's.

@@ -100,8 +100,8 @@ def noise(
 
         g_t = g_t + N(0, sigma_t²),    sigma_t² = eta / (1 + t)^gamma
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Gradient noise".
+    The method and its results at the defaults: docs/experiments.md, "Gradient noise".
+    The method also heads gdjax/experiments/noise.py.
 
     Args:
       runs: seeds per variant, >= 2. Default 10.

@@ -146,8 +146,8 @@ def optimizers(
 ) -> OptimizersResult:
     """Seed 001 Fig. 11-11: a small CNN trained with SGD, RMSprop, Adagrad and Adam.
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Optimizers".
+    The method and its results at the defaults: docs/experiments.md, "Optimizers".
+    The method also heads gdjax/experiments/optimizers.py.
 
     Args:
       runs: runs (seeds) per optimizer, >= 2. Default 5, the book's.

@@ -134,8 +134,8 @@ def order(
 ) -> OrderResult:
     """Seed 002 §6.1: does the order of the examples matter?
 
-    How it is run: the module docstring; its results at the defaults:
-    docs/experiments.md, "Example order".
+    The method and its results at the defaults: docs/experiments.md, "Example order".
+    The method also heads gdjax/experiments/order.py.
 
     Args:
       runs: seeds per variant, >= 2. Default 10.
