@@ -42,6 +42,16 @@ one, with the per-worker gradients from ``jax.vmap``:
     params = gdjax.apply_updates(params, updates)
     center = easgd_center(state)                           # x̃, without the worker axis
 
+``init`` starts the center at the workers' mean, which is the common start
+``x_0`` when every worker starts there (`replicate_workers`, the paper's
+initialisation); replace it with ``state._replace(center=...)``. Worker ``i``'s
+local state is ``local.init(x^i_0)`` with ``i`` folded into every PRNG key in it
+(`gdjax.keys.for_run`), so a stochastic local optimizer (``gdjax.noisy_sgd``)
+draws independent noise in every worker, reproducible from ``(key, i)``; a state
+without keys is ``local.init``'s, unchanged. Extra keyword arguments of
+``update`` reach the local optimizer per worker (leading axis ``K``), e.g.
+``value=losses`` for `gdjax.reduce_on_plateau`.
+
 On one device the worker axis is a ``vmap`` axis. The same program runs with
 it split over the devices of a mesh: put the params (and the batches) with
 `shard_workers` (``NamedSharding(mesh, P("workers"))`` on the leading axis) and
@@ -94,9 +104,12 @@ class EasgdState(NamedTuple):
 
 
 class Elasticity(NamedTuple):
-    """The moving rate as the paper writes it, ``α = η ρ`` (Zhang et al. 2015, Eqs. 5-6):
-    pass it as `easgd`'s ``alpha``. A pytree: its numbers are data, like any
-    hyperparameter (``jax.vmap`` over ``rho`` compiles once).
+    """The moving rate as the paper writes it: ``α = learning_rate · rho = η ρ``.
+
+    Zhang, Choromanska & LeCun 2015, Eqs. (5)-(6), use ``α = η ρ``. Pass it as
+    `easgd`'s ``alpha``; a schedule ``learning_rate`` is evaluated at each step.
+    A pytree: its numbers are data, like any hyperparameter (``jax.vmap`` over
+    ``rho`` compiles once).
 
     Attributes:
       rho: the elasticity ``ρ >= 0``, a float or an array.
@@ -162,6 +175,13 @@ def _check_moving_rate(owner: str, alpha: Any, num_workers: int) -> None:
     if rate is not None and elasticity is not None:  # tracers and schedules: data
         product = rate.astype(np.float64) * elasticity.astype(np.float64)
         _check_alpha(owner, product, num_workers, "alpha = learning_rate * rho")
+
+
+def _check_local(owner: str, local: Any) -> None:
+    if not (callable(getattr(local, "init", None)) and callable(getattr(local, "update", None))):
+        raise TypeError(
+            f"{owner}: local must be a GradientTransformation (e.g. gdjax.sgd(0.05)), got {local!r}"
+        )
 
 
 def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
@@ -323,22 +343,11 @@ def easgd(
         x^i_{t+1} = x^i_t + u^i_t - α (x^i_t - x̃_t)              (Eq. 5)
         x̃_{t+1}  = x̃_t + α Σ_i (x^i_t - x̃_t)                     (Eq. 6)
 
-    and at the other steps ``x^i_{t+1} = x^i_t + u^i_t``, ``x̃_{t+1} = x̃_t``. The
-    gradients ``g^i_t`` are those at the workers' current params ``x^i_t``, as
-    in Eq. (5) and Algorithm 1 (``x ← x^i``; elastic step; ``x^i ← x^i - η g(x)``).
-    ``α = 0`` decouples the workers: ``K`` independent runs of ``local``.
-
-    The params, the gradients (and the returned updates) carry a leading worker
-    axis of length ``K`` on every leaf; the center lives in the state
-    (`easgd_center`). ``init`` starts the center at the workers' mean, which is
-    the common start ``x_0`` when every worker starts there (`replicate_workers`,
-    the paper's initialisation); replace it with ``state._replace(center=...)``.
-    Worker ``i``'s local state is ``local.init(x^i_0)`` with ``i`` folded into
-    every PRNG key in it (`gdjax.keys.for_run`), so a stochastic ``local``
-    (``gdjax.noisy_sgd``) draws independent noise in every worker, reproducible
-    from ``(key, i)``; a state without keys is ``local.init``'s, unchanged.
-    Extra keyword arguments of ``update`` reach ``local`` per worker (leading
-    axis ``K``), e.g. ``value=losses`` for `gdjax.reduce_on_plateau`.
+    and at the other steps ``x^i_{t+1} = x^i_t + u^i_t``, ``x̃_{t+1} = x̃_t``, with
+    ``g^i_t`` taken at ``x^i_t``. ``α = 0``: ``K`` independent runs of ``local``.
+    Every leaf of the params, gradients and updates has a leading worker axis of
+    length ``K``; the center is in the state (`easgd_center`). Initialisation,
+    PRNG keys and ``update``'s extra arguments: see the module docstring.
 
     Args:
       local: each worker's optimizer, e.g. ``gdjax.sgd(0.05)`` (EASGD) or
@@ -361,15 +370,12 @@ def easgd(
     Raises:
       ValueError: ``num_workers`` or ``tau`` not an integer >= 1 (or traced);
         ``alpha`` (or an Elasticity's ``learning_rate * rho``) outside
-        ``[0, 1/num_workers]``, or its ``rho`` or ``learning_rate`` negative; an
-        unknown mesh axis (the message lists the mesh's axes) or ``num_workers``
-        not a multiple of its size.
+        ``[0, 1/num_workers]``, its ``rho`` callable or either negative; an
+        unknown mesh axis (listing the mesh's axes) or ``num_workers`` not a
+        multiple of its size.
     """
     owner = "easgd"
-    if not (callable(getattr(local, "init", None)) and callable(getattr(local, "update", None))):
-        raise TypeError(
-            f"{owner}: local must be a GradientTransformation (e.g. gdjax.sgd(0.05)), got {local!r}"
-        )
+    _check_local(owner, local)
     num_workers = _structural_int(owner, "num_workers", num_workers, 1)
     tau = _structural_int(owner, "tau", tau, 1)
     _check_moving_rate(owner, alpha, num_workers)
@@ -380,13 +386,7 @@ def easgd(
     layout = {"mesh": mesh, "axis": axis, "num_workers": Static(num_workers)}
     return GradientTransformation(
         bind(_easgd_init, local_init=local.init, **layout),
-        bind(
-            _easgd_update,
-            local_update=local.update,
-            alpha=alpha,
-            tau=Static(tau),
-            **layout,
-        ),
+        bind(_easgd_update, local_update=local.update, alpha=alpha, tau=Static(tau), **layout),
     )
 
 

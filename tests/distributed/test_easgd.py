@@ -367,6 +367,34 @@ def test_easgd_as_a_jit_argument_traces_once_and_stacks(tau):
             np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-7)
 
 
+def test_easgds_with_different_rho_stack_and_trace_once():
+    starts = jnp.array([[1.0, 2.0], [2.0, -1.0]])
+    grads = jnp.array([[0.5, -0.5], [1.0, 0.25]])
+    traces = []
+
+    @jax.jit
+    def centers(tx):
+        traces.append(None)
+        _, state = tx.update(grads, tx.init(starts), starts)
+        return state.center
+
+    def make(rho):
+        return easgd(gdjax.sgd(0.1), 2, Elasticity(rho, 0.1))
+
+    alone = [centers(make(rho)) for rho in (0.0, 1.0)]
+    assert len(traces) == 1  # rho is a leaf: a new rho is new data, not a new program
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), make(0.0), make(1.0))
+    both = jax.vmap(centers)(stacked)
+    for i in range(2):
+        np.testing.assert_allclose(both[i], alone[i], rtol=1e-6)
+    np.testing.assert_allclose(alone[0], starts.mean(axis=0), rtol=1e-6)  # rho = 0
+
+
+def test_the_old_rho_and_learning_rate_keywords_are_gone():
+    with pytest.raises(TypeError, match="rho"):
+        easgd(LOCAL, 2, rho=1.0, learning_rate=0.1)
+
+
 def test_low_precision_params_keep_their_dtype():
     params = replicate_workers({"w": jnp.ones((3,), jnp.bfloat16)}, 2)
     tx = easgd(gdjax.sgd(0.1), 2, alpha=jnp.float32(0.2))
