@@ -35,6 +35,11 @@ Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = float | jax.Array | Schedule
 
 
+def value_at(value: Any, count: jax.Array) -> Any:
+    """A hyperparameter at step ``count``: a schedule's value there, else the value itself."""
+    return value(count) if callable(value) else value
+
+
 class TransformInitFn(Protocol):
     def __call__(self, params: Params) -> OptState: ...
 

@@ -74,7 +74,7 @@ from jax.sharding import PartitionSpec as P
 
 from gdjax import keys, tree
 from gdjax._validation import _concrete, check_range, check_step
-from gdjax.base import GradientTransformation, OptState, Params, extra_args_filter
+from gdjax.base import GradientTransformation, OptState, Params, extra_args_filter, value_at
 from gdjax.bound import Static, bind
 
 __all__ = [
@@ -206,9 +206,8 @@ def _check_mesh(owner: str, mesh: Any, axis: str, num_workers: int) -> None:
 def _moving_rate(count: jax.Array, alpha: Any) -> Any:
     """``α`` at step ``count``: a value, a schedule's value, or an `Elasticity`'s ``η ρ``."""
     if isinstance(alpha, Elasticity):
-        rate = alpha.learning_rate
-        return (rate(count) if callable(rate) else rate) * alpha.rho
-    return alpha(count) if callable(alpha) else alpha
+        return value_at(alpha.learning_rate, count) * alpha.rho
+    return value_at(alpha, count)
 
 
 def _along_workers(x: Any, mesh: Mesh | None, axis: str) -> Any:

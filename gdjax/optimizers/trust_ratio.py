@@ -10,7 +10,7 @@ from jax.typing import ArrayLike
 
 from gdjax import tree
 from gdjax._validation import arguments_of, check_range, named
-from gdjax.base import EMPTY_INIT, GradientTransformation, ScalarOrSchedule
+from gdjax.base import EMPTY_INIT, GradientTransformation, ScalarOrSchedule, value_at
 from gdjax.bound import bind
 from gdjax.optimizers.base import Mask, alias
 from gdjax.transforms.adaptive import scale_by_adam
@@ -127,7 +127,7 @@ def _per_rate(fn, learning_rate, count, *trees):
     subtrees of ``trees`` it covers; a schedule is evaluated at ``count``."""
 
     def apply(rate, *subtrees):
-        return fn(rate(count) if callable(rate) else rate, *subtrees)
+        return fn(value_at(rate, count), *subtrees)
 
     try:
         return jax.tree.map(apply, learning_rate, *trees, is_leaf=callable)

@@ -19,7 +19,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import check_flag, check_step
-from gdjax.base import GradientTransformation, Params, Updates, extra_args_filter
+from gdjax.base import GradientTransformation, Params, Updates, extra_args_filter, value_at
 from gdjax.bound import bind
 
 # --------------------------------------------------------------------------- skip rules
@@ -103,7 +103,7 @@ def _no_skip(updates, gradient_step, params):
 
 
 def _k_steps(every_k_schedule: Any, gradient_step: jax.Array) -> jax.Array:
-    k = every_k_schedule(gradient_step) if callable(every_k_schedule) else every_k_schedule
+    k = value_at(every_k_schedule, gradient_step)
     return jnp.asarray(k).astype(jnp.int32)
 
 

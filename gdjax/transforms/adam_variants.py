@@ -16,7 +16,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import check_flag, check_range
-from gdjax.base import GradientTransformation, Params
+from gdjax.base import GradientTransformation, Params, value_at
 from gdjax.bound import bind
 from gdjax.transforms.adaptive import (
     ScaleByAdamState,
@@ -486,7 +486,7 @@ def _novograd_update(updates, state, params=None, *, b1, b2, eps, eps_root, weig
         raise ValueError("scale_by_novograd needs the params: call update(updates, state, params)")
     count = tree.safe_increment(state.count)
     first = count == 1
-    wd = weight_decay(state.count) if callable(weight_decay) else weight_decay
+    wd = value_at(weight_decay, state.count)
     g = tree.widen(updates)
 
     def norm_average(g, v):

@@ -16,14 +16,8 @@ from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import check_range
-from gdjax.base import GradientTransformation, Params, ScalarOrSchedule
+from gdjax.base import GradientTransformation, Params, ScalarOrSchedule, value_at
 from gdjax.bound import bind
-
-
-def _at(value, count):
-    """A hyperparameter at step ``count``: a schedule's value there, else the value itself."""
-    return value(count) if callable(value) else value
-
 
 # --------------------------------------------------------------------------- AdEMAMix
 
@@ -58,7 +52,7 @@ def _ademamix_init(params, *, mu_dtype):
 
 def _ademamix_update(updates, state, params=None, *, b1, b2, b3, alpha, eps, eps_root):
     del params
-    b3_now, alpha_now = _at(b3, state.count_m2), _at(alpha, state.count_m2)
+    b3_now, alpha_now = value_at(b3, state.count_m2), value_at(alpha, state.count_m2)
     g = tree.widen(updates)
     m1 = tree.update_moment(g, tree.widen(state.m1), b1, 1)
     m2 = tree.update_moment(g, tree.widen(state.m2), b3_now, 1)
@@ -157,7 +151,7 @@ def _simplified_ademamix_init(params):
 
 def _simplified_ademamix_update(updates, state, params=None, *, b1, b2, alpha, eps, eps_root):
     del params
-    alpha_now = _at(alpha, state.t)
+    alpha_now = value_at(alpha, state.t)
     g = tree.widen(updates)
     m = tree.map(lambda g, m: g + tree.scale(b1, m), g, tree.widen(state.m))
     # The average in optax's order of operations: g² + b2 * (n - g²).

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gdjax import tree
-from gdjax.base import Params
+from gdjax.base import Params, value_at
 
 
 class ProdigyState(NamedTuple):
@@ -117,7 +117,7 @@ def _step_size(state: ProdigyState, hyper: ProdigyHyperparams) -> tuple[jax.Arra
     beta1, beta2 = hyper.betas
     count = tree.safe_increment(state.count)
     rate = hyper.learning_rate
-    rate = rate(state.count) if callable(rate) else rate
+    rate = value_at(rate, state.count)
     d = state.estim_lr
     bias = (1 - beta2**count) ** 0.5 / (1 - beta1**count)
     return count, jnp.asarray(d * rate * bias, d.dtype)

@@ -8,7 +8,7 @@ import jax
 
 from gdjax import tree
 from gdjax._validation import check_flag, check_range, named
-from gdjax.base import EMPTY_INIT, GradientTransformation, Schedule
+from gdjax.base import EMPTY_INIT, GradientTransformation, Schedule, value_at
 from gdjax.bound import bind
 
 
@@ -69,7 +69,7 @@ def _descend(updates, count, *, learning_rate, flip_sign, owner, name):
     ``count`` where it is a schedule."""
 
     def descend(rate, subtree):
-        value = rate(count) if callable(rate) else rate
+        value = value_at(rate, count)
         factor = -value if flip_sign else value
         return jax.tree.map(lambda g: tree.scale(factor, g), subtree)
 

@@ -12,7 +12,14 @@ from jax.typing import ArrayLike, DTypeLike
 
 from gdjax import tree
 from gdjax._validation import check_range
-from gdjax.base import GradientTransformation, OptState, Params, ScalarOrSchedule, extra_args_filter
+from gdjax.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    extra_args_filter,
+    value_at,
+)
 from gdjax.bound import bind
 
 
@@ -109,7 +116,7 @@ def _schedule_free_update(
     if params is None:
         raise ValueError("schedule_free needs the params: call update(updates, state, params)")
     dtype = state.max_lr.dtype
-    rate = learning_rate(state.step_count) if callable(learning_rate) else learning_rate
+    rate = value_at(learning_rate, state.step_count)
     max_lr = jnp.maximum(state.max_lr, jnp.asarray(rate, dtype))
     # Cast back: a traced float32 power must not widen a bfloat16 state's scalars.
     weight = tree.as_dtype(max_lr**weight_lr_power, dtype)
