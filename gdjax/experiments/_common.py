@@ -51,9 +51,8 @@ class Dataset(NamedTuple):
       name: one of `DATASETS`: ``"digits"`` (default; scikit-learn's 8×8 digits,
         bundled) or ``"fashion-mnist"``.
       directory: the directory of Fashion-MNIST's four IDX files
-        (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
-        t10k-labels-idx1-ubyte, each may end in .gz); required for it, unused for
-        digits. gdjax never downloads.
+        (`gdjax.training.datasets.IDX_FILES`, each may end in .gz); required for
+        it, unused for digits. gdjax never downloads.
     """
 
     name: str = "digits"
@@ -79,9 +78,8 @@ def check_dataset(owner: str, data: Any) -> Dataset:
     if data.name == "fashion-mnist" and data.directory is None:
         raise ValueError(
             f"{owner}: data = Dataset('fashion-mnist') needs its directory, the one holding "
-            "its four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-            "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each may end in .gz); gdjax never "
-            "downloads"
+            f"its four IDX files ({', '.join(datasets.IDX_FILES.values())}, each may end in "
+            ".gz); gdjax never downloads"
         )
     return data
 
