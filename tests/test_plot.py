@@ -273,7 +273,9 @@ def test_heatmap_draws_equal_cells_for_a_list_of_values(tmp_path):
     momenta = [0.0, 0.5, 0.9, 0.99]
     rates = np.geomspace(0.01, 1.0, 5)
     scores = np.outer(np.arange(1, 6), np.arange(1, 5)).astype(float)
-    ax = plot.heatmap(("learning rate", "momentum"), (rates, momenta), scores)
+    ax = plot.heatmap(
+        plot.GridAxis("learning rate", rates), plot.GridAxis("momentum", momenta), scores
+    )
     x_edges, y_edges = cell_edges(ax)
     np.testing.assert_allclose(np.diff(y_edges), 1.0)  # equal cells, not 0.5 vs 0.09
     np.testing.assert_allclose(np.diff(np.log10(x_edges)), 0.5)  # a geometric grid: log cells
@@ -285,13 +287,11 @@ def test_heatmap_draws_equal_cells_for_a_list_of_values(tmp_path):
 
 
 def test_heatmap_keeps_evenly_spaced_values_on_their_axis():
-    ax = plot.heatmap(("a", "b"), ([0.0, 0.5, 1.0], [1.0, 2.0, 3.0, 4.0]), np.ones((3, 4)))
+    ax = plot.heatmap(("a", [0.0, 0.5, 1.0]), ("b", [1.0, 2.0, 3.0, 4.0]), np.ones((3, 4)))
     x_edges, y_edges = cell_edges(ax)
     np.testing.assert_allclose(x_edges, [-0.25, 0.25, 0.75, 1.25])
     np.testing.assert_allclose(y_edges, [0.5, 1.5, 2.5, 3.5, 4.5])
-    ax = plot.heatmap(
-        ("a", "b"), ([0.0, 0.5, 1.0], [1.0, 2.0]), np.ones((3, 2)), scales=("category", None)
-    )
+    ax = plot.heatmap(("a", [0.0, 0.5, 1.0], "category"), ("b", [1.0, 2.0]), np.ones((3, 2)))
     x_edges, _ = cell_edges(ax)
     np.testing.assert_allclose(x_edges, [-0.5, 0.5, 1.5, 2.5])
     plt.close("all")
@@ -300,12 +300,12 @@ def test_heatmap_keeps_evenly_spaced_values_on_their_axis():
 def test_heatmap_colour_scale_is_logarithmic_for_scores_spanning_decades():
     from matplotlib.colors import LogNorm
 
-    values = ([0.1, 1.0], [0.0, 0.9])
-    ax = plot.heatmap(("lr", "momentum"), values, [[0.02, 0.5], [0.03, 0.04]])
+    values = (("lr", [0.1, 1.0]), ("momentum", [0.0, 0.9]))
+    ax = plot.heatmap(*values, [[0.02, 0.5], [0.03, 0.04]])
     assert isinstance(mesh_of(ax).norm, LogNorm)  # a factor of 25
-    ax = plot.heatmap(("lr", "momentum"), values, [[0.2, 0.5], [0.3, 0.4]])
+    ax = plot.heatmap(*values, [[0.2, 0.5], [0.3, 0.4]])
     assert not isinstance(mesh_of(ax).norm, LogNorm)
-    ax = plot.heatmap(("lr", "momentum"), values, [[0.2, 0.5], [0.3, 0.4]], log_colors=True)
+    ax = plot.heatmap(*values, [[0.2, 0.5], [0.3, 0.4]], log_colors=True)
     assert isinstance(mesh_of(ax).norm, LogNorm)
     plt.close("all")
 
@@ -316,7 +316,7 @@ def test_heatmap_marks_points_best_and_failed_cells(tmp_path):
     scores = np.array([[0.3, 0.01], [0.2, np.nan]])
     failed = np.array([[False, True], [False, False]])
     marks = {"book": (1.0, 0.9), "off the grid": (50.0, 0.0)}
-    ax = plot.heatmap(("lr", "momentum"), ([0.1, 1.0], [0.0, 0.9]), scores, failed, marks=marks)
+    ax = plot.heatmap(("lr", [0.1, 1.0]), ("momentum", [0.0, 0.9]), scores, failed, marks=marks)
     star = next(line for line in ax.get_lines() if line.get_marker() == "*")
     assert (star.get_xdata()[0], star.get_ydata()[0]) == (1.0, 0.0)  # the failed 0.01 is not best
     book = next(line for line in ax.get_lines() if line.get_label() == "book")
@@ -326,7 +326,9 @@ def test_heatmap_marks_points_best_and_failed_cells(tmp_path):
     assert any(isinstance(p, Rectangle) and p.get_hatch() for p in ax.patches)
     assert_image(plot.save(ax, tmp_path / "marks.png"))
     with pytest.raises(ValueError, match=r"scores must have shape \(2, 2\)"):
-        plot.heatmap(("lr", "momentum"), ([0.1, 1.0], [0.0, 0.9]), np.ones((2, 3)))
+        plot.heatmap(("lr", [0.1, 1.0]), ("momentum", [0.0, 0.9]), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"heatmap: y must be a GridAxis\(name, values"):
+        plot.heatmap(("lr", [0.1, 1.0]), [0.0, 0.9], np.ones((2, 2)))
 
 
 def test_bands_histograms_errorbars_and_bars_write_images(tmp_path):

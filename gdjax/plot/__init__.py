@@ -9,7 +9,7 @@ figures); `_base` holds what they share. Everything is reached from here.
 Every function draws plain arrays (or the NamedTuples of `gdjax.trajectories`
 and `gdjax.experiments`, read by their field names); nothing here trains or
 imports `gdjax.experiments`. Generic pieces: `contour`, `curve`, `paths`,
-`values`, `state_curves`, `heatmap`, `bands`, `histograms`, `errorbars`,
+`values`, `state_curves`, `heatmap` (its axes `GridAxis`), `bands`, `histograms`, `errorbars`,
 `bars`; the experiments' figures compose them: `momentum_figure`,
 `optimizers_figure`, `grid_figure`, `noise_figure`, `order_figure`,
 `early_stopping_figure`, `batchnorm_figure`, and `gdjax benchmark`'s
@@ -61,6 +61,7 @@ from gdjax.plot.experiments import (
     order_figure,
 )
 from gdjax.plot.grids import (
+    GridAxis,
     heatmap,
     sweep_heatmap,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "MARKERS",
     "Axes",
     "Bounds",
+    "GridAxis",
     "Runs",
     "animate",
     "bands",

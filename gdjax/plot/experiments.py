@@ -10,7 +10,7 @@ import numpy as np
 from gdjax.plot._base import (
     subplots,
 )
-from gdjax.plot.grids import _log_scores, heatmap
+from gdjax.plot.grids import GridAxis, _log_scores, heatmap
 from gdjax.plot.groups import bands, bars, errorbars, histograms
 
 
@@ -83,8 +83,8 @@ def grid_figure(result: Any) -> Any:
     fig, ax = subplots(figsize=(7, 5.5))
     marks = {"book: lr 1, no momentum": (1.0, 0.0), "book: lr 0.2, momentum 0.9": (0.2, 0.9)}
     heatmap(
-        ("learning rate", "momentum"),
-        (result.learning_rates, result.momenta),
+        GridAxis("learning rate", result.learning_rates),
+        GridAxis("momentum", result.momenta),
         result.validation_loss,
         result.failed,
         ax,

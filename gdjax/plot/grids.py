@@ -37,10 +37,27 @@ def _evenly_spaced(values: np.ndarray, log: bool) -> bool:
     return bool(np.all(steps > 0) and np.allclose(steps, steps[0], rtol=1e-3, atol=0))
 
 
-class _GridAxis(NamedTuple):
-    """One axis of a heat map: ``scale`` is "linear", "log" or "category" (equal cells at
+class GridAxis(NamedTuple):
+    """One hyperparameter axis of a `heatmap`.
+
+    Attributes:
+      name: the axis label, e.g. ``"learning rate"``.
+      values: the settings along the axis, 1-D.
+      scale: "linear", "log", "category" (equal cells labelled with the values), or
+        None (default) to choose as `heatmap` says; True means "log", False linear
+        (or category when the values are not evenly spaced).
+    """
+
+    name: str
+    values: Any
+    scale: str | bool | None = None
+
+
+class _Cells(NamedTuple):
+    """A `GridAxis` as drawn: ``scale`` is "linear", "log" or "category" (equal cells at
     0, 1, 2, ... labelled with the values)."""
 
+    name: str
     scale: str
     values: np.ndarray
     centres: np.ndarray
@@ -59,11 +76,17 @@ class _GridAxis(NamedTuple):
         return float(value) if inside else None
 
 
-def _grid_axis(values: Any, scale: str | bool | None, name: str) -> _GridAxis:
-    """The axis of ``values``: ``scale`` forced ("linear", "log", "category"; True is
+def _cells(which: str, axis: Any) -> _Cells:
+    """The cells of ``axis``: its ``scale`` forced ("linear", "log", "category"; True is
     "log", False linear or, unevenly spaced, "category") or None for: log when evenly
     spaced on a log axis over a factor of 10 or more; else, for three values or more,
     linear when evenly spaced, log when evenly spaced on a log axis; else category."""
+    if not (isinstance(axis, tuple) and 2 <= len(axis) <= 3 and isinstance(axis[0], str)):
+        raise ValueError(
+            f"heatmap: {which} must be a GridAxis(name, values, scale=None) or such a tuple, "
+            f"got {axis!r}"
+        )
+    name, values, scale = GridAxis(*axis)
     values = np.asarray(values, np.float64).reshape(-1)
     if scale is True:
         scale = "log"
@@ -83,8 +106,8 @@ def _grid_axis(values: Any, scale: str | bool | None, name: str) -> _GridAxis:
         raise ValueError(f"heatmap: a log axis needs positive values; {name} has {values}")
     if scale == "category":
         centres = np.arange(values.size, dtype=np.float64)
-        return _GridAxis(scale, values, centres, np.arange(values.size + 1) - 0.5)
-    return _GridAxis(scale, values, values, _edges(values, scale == "log"))
+        return _Cells(name, scale, values, centres, np.arange(values.size + 1) - 0.5)
+    return _Cells(name, scale, values, values, _edges(values, scale == "log"))
 
 
 def _log_scores(scores: np.ndarray) -> bool:
@@ -105,13 +128,13 @@ def _star(ax, x, y, color: str, label: str) -> None:
 
 
 def heatmap(
-    names: Sequence[str],
-    values: Sequence[Any],
+    x: GridAxis,
+    y: GridAxis,
     scores: Any,
     failed: Any = None,
     ax: Axes | None = None,
+    *,
     label: str = "score",
-    scales: Sequence[str | bool | None] | None = None,
     log_colors: bool | None = None,
     marks: Mapping[str, tuple[float, float]] | None = None,
     missing: str = "no score",
@@ -129,14 +152,13 @@ def heatmap(
     starred.
 
     Args:
-      names: ``(x name, y name)``, the axis labels.
-      values: ``(x values (X,), y values (Y,))``, the settings along each axis.
+      x: the first hyperparameter, a `GridAxis` (or a tuple ``(name, values)`` or
+        ``(name, values, scale)``) of ``(X,)`` values.
+      y: the second, likewise, ``(Y,)`` values.
       scores: ``(X, Y)`` the score of each setting.
       failed: ``(X, Y)`` bool, settings that diverged; default none.
       ax: the axes to draw on; default a new figure.
       label: the colour bar's label.
-      scales: per axis "linear", "log", "category", or None to choose as above
-        (True means "log"; False linear, or category when not evenly spaced).
       log_colors: force a logarithmic (True) or linear (False) colour scale.
       marks: ``{label: (x, y)}`` points to mark (e.g. a book's settings); a
         point off the grid is left out.
@@ -147,12 +169,8 @@ def heatmap(
     """
     from matplotlib.colors import LogNorm, Normalize
 
+    grid = (_cells("x", x), _cells("y", y))
     scores = np.asarray(scores, np.float64)
-    if len(names) != 2 or len(values) != 2 or (scales is not None and len(scales) != 2):
-        raise ValueError("heatmap: names, values and scales must each have two entries (x, y)")
-    grid = [
-        _grid_axis(v, s, n) for v, s, n in zip(values, scales or (None, None), names, strict=True)
-    ]
     if scores.shape != (grid[0].values.size, grid[1].values.size):
         raise ValueError(
             f"heatmap: scores must have shape ({grid[0].values.size}, {grid[1].values.size}) "
@@ -161,31 +179,33 @@ def heatmap(
     failed = np.zeros(scores.shape, bool) if failed is None else np.asarray(failed, bool)
     ax = _axes(ax)
     log = _log_scores(scores) if log_colors is None else log_colors
-    norm = LogNorm() if log else Normalize()
     # pcolormesh wants rows along y (the second hyperparameter).
     mesh = ax.pcolormesh(
         grid[0].edges,
         grid[1].edges,
         np.ma.masked_invalid(scores.T),
         cmap="viridis_r",
-        norm=norm,
+        norm=LogNorm() if log else Normalize(),
         shading="flat",
     )
     bar = ax.figure.colorbar(mesh, ax=ax, label=label)
     if log:
         _plain_log_labels(bar.ax.yaxis, scores)
     _hatch_failed(ax, grid, failed, scores, missing)
-    best = _best(np.where(failed, np.inf, scores))
-    if best is not None:
-        bx, by = grid[0].centres[best[0]], grid[1].centres[best[1]]
-        shown = (
-            f"{names[0]}={grid[0].values[best[0]]:.3g}, {names[1]}={grid[1].values[best[1]]:.3g}"
-        )
-        _star(ax, bx, by, "w", f"best: {shown}")
+    _star_best(ax, grid, np.where(failed, np.inf, scores))
     _mark(ax, grid, marks or {})
-    _set_grid_axes(ax, grid, names)
+    _set_grid_axes(ax, grid)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small", ncol=2)
     return ax
+
+
+def _star_best(ax, grid: tuple[_Cells, _Cells], scores: np.ndarray) -> None:
+    """Stars the lowest finite score, its setting in the legend."""
+    best = _best(scores)
+    if best is not None:
+        cx, cy = grid[0], grid[1]
+        shown = f"{cx.name}={cx.values[best[0]]:.3g}, {cy.name}={cy.values[best[1]]:.3g}"
+        _star(ax, cx.centres[best[0]], cy.centres[best[1]], "w", f"best: {shown}")
 
 
 def _plain_log_labels(axis, scores: np.ndarray) -> None:
@@ -229,16 +249,16 @@ def _mark(ax, grid, marks: Mapping[str, tuple[float, float]]) -> None:
             ax.plot(px, py, marker, color="w", mec="k", ms=9, linestyle="none", label=label)
 
 
-def _set_grid_axes(ax, grid, names) -> None:
-    for axis, name, set_scale, set_lim, set_ticks, set_label in (
-        (grid[0], names[0], ax.set_xscale, ax.set_xlim, ax.set_xticks, ax.set_xlabel),
-        (grid[1], names[1], ax.set_yscale, ax.set_ylim, ax.set_yticks, ax.set_ylabel),
+def _set_grid_axes(ax, grid: tuple[_Cells, _Cells]) -> None:
+    for axis, set_scale, set_lim, set_ticks, set_label in (
+        (grid[0], ax.set_xscale, ax.set_xlim, ax.set_xticks, ax.set_xlabel),
+        (grid[1], ax.set_yscale, ax.set_ylim, ax.set_yticks, ax.set_ylabel),
     ):
         set_scale("log" if axis.scale == "log" else "linear")
         set_lim(axis.edges[0], axis.edges[-1])
         if axis.scale == "category":
             set_ticks(axis.centres, [f"{v:g}" for v in axis.values])
-        set_label(name)
+        set_label(axis.name)
 
 
 def _axis_values(grid: np.ndarray, axis: int) -> np.ndarray:
@@ -287,9 +307,9 @@ def sweep_heatmap(
         log = log_axes[0] if log_axes is not None else _is_log(centres[0])
         _sweep_line(ax, names, centres, [log], scores, failed, label)
         return ax
-    return heatmap(
-        names, centres, scores, failed, ax, label, scales=log_axes, missing="never within tol"
-    )
+    scales = log_axes or (None, None)
+    x, y = (GridAxis(n, c, s) for n, c, s in zip(names, centres, scales, strict=True))
+    return heatmap(x, y, scores, failed, ax, label=label, missing="never within tol")
 
 
 def _sweep_line(ax, names, centres, logs, scores, failed, label) -> None:
