@@ -101,32 +101,24 @@ def fit(
         epoch, and a metric averaged over it. None (default): none.
       early_stopping: an `EarlyStopping`; the best params are restored.
       checkpointing: a `Checkpointing`: save the run in its ``directory`` every
-        ``every`` epochs and after the last (the checkpoint's step is the
-        optimizer steps done); with ``resume=True`` continue from the latest
-        checkpoint there, ending bit-identical to an uninterrupted run (params,
-        optimizer state, early-stopping state and history all come from it).
-        ``epochs`` may be raised to train further (``steps`` too, when the saved
-        run ended on an epoch boundary). A checkpoint of another run (other
-        data, batching, ``key`` or order) is refused, naming the difference.
-        None (default): nothing is saved.
-      key: the shuffling's PRNG key: an int seed, a NumPy or JAX integer scalar,
-        a typed key (``jax.random.key``) or a legacy ``uint32`` key
-        (``jax.random.PRNGKey``); every spelling of one seed gives the same run.
-        Epoch ``e`` uses ``fold_in(key, e)``, so a run is reproducible and resumable.
+        ``every`` epochs and after the last; with ``resume=True`` continue from
+        the latest checkpoint there, ending bit-identical to an uninterrupted run
+        (docs/training.md, "Checkpoints and resuming": what is saved, raising
+        ``epochs`` to train further, which checkpoints are refused). None
+        (default): nothing is saved.
+      key: the shuffling's PRNG key: an int seed, an integer scalar, a typed key
+        or a legacy ``uint32`` key, every spelling of one seed the same run;
+        epoch ``e`` uses ``fold_in(key, e)``.
       progress: a tqdm bar over the epochs with the loss and the metric (without
         tqdm, a line per epoch). Default True.
       parallel: a `gdjax.distributed.data_parallel` layout: each batch is split
-        over the devices of its mesh (of every process after
-        ``jax.distributed.initialize()``), the gradients are reduced by XLA,
-        and params and optimizer state are laid out by its specs (ZeRO-1 with
-        ``state="sharded"``). The batch size must be a multiple of the number
-        of devices on its data axis. None (default): one device.
-      model_state: the model's state that is not trained (a pytree: batch
-        normalization's running averages), or None (default) for a model without.
-        It rides beside the params: each step's ``loss_fn`` returns the new one
-        (kept only when the step's update is), the evaluation and
-        ``evaluation.metric`` (then ``(params, model_state, batch) -> values``)
-        read it, and checkpoints hold it. Not modified: training works on a copy.
+        over the devices of its mesh, the gradients reduced by XLA (ZeRO-1 with
+        ``state="sharded"``; docs/scaling.md). The batch size must be a multiple
+        of the devices on its data axis. None (default): one device.
+      model_state: the model's state that is not trained (batch normalization's
+        running averages), or None (default); copied, like the params. Each
+        step's ``loss_fn`` returns the new one; the evaluation, its metric and the
+        checkpoints read it (docs/training.md, "Batch normalization and model state").
 
     Returns:
       ``(params, history)``, a `History`; with ``model_state``, ``((params,
@@ -182,23 +174,17 @@ def fit_many(
     Seed ``s`` draws the initial params (``init(fold_in(key(s), 0))``) and
     shuffles with ``fold_in(key(s), 1)``.
 
-    Every run's optimizer is built before the program (``make_optimizer`` is
-    called with the first setting's values, which its checks see, then under
-    ``jax.vmap`` for every run) and its hyperparameters are the program's
-    argument: a second ``fit_many`` with other settings of the same kind, the
-    same ``loss_fn``, batching and data shapes compiles nothing. A
-    ``make_optimizer`` that builds closures (an optax optimizer) is called
-    inside the program instead; its programs are kept on its identity.
+    The hyperparameters are the program's argument (``make_optimizer`` is called
+    with the first setting's values, which its checks see, then under
+    ``jax.vmap``): another ``fit_many`` with other settings of the same kind
+    compiles nothing. A ``make_optimizer`` that builds closures (an optax
+    optimizer) is called inside the program instead.
 
-    Each run is a run of its own. Run ``r``, counted in C order over the
-    result's leading axes (``r = setting * len(seeds) + seed_index``), gets the
-    optimizer state ``gdjax.keys.for_run(make_optimizer(...).init(params), r)``:
-    every PRNG key in it (`gdjax.add_noise`'s, `gdjax.noisy_sgd`'s) is folded
-    with ``r``, so run ``r`` draws from ``fold_in(key, r)``: independent of the
-    other runs, even from a shared ``init``, and reproducible from ``(key, r)``.
-    A ``make_optimizer`` with a parameter named ``key`` (not one of the
-    settings) is handed the run's own typed key, ``fold_in(fold_in(key(s), 2),
-    r)``, for randomness of its own.
+    Each run is a run of its own: run ``r`` (C order over ``(settings, seeds)``)
+    starts from ``gdjax.keys.for_run(make_optimizer(...).init(params), r)``, so
+    every PRNG key in its state is folded with ``r``; a ``make_optimizer`` with a
+    ``key`` parameter that no setting fills gets the run's own key (docs/training.md,
+    "Many runs as one program").
 
     A run whose loss or gradient goes non-finite stands still from that step
     on, its update not applied (the step is in ``history.failed_step``); with
@@ -211,21 +197,11 @@ def fit_many(
     one progress bar shows every run, and one checkpoint holds every run
     (resuming with other ``seeds``, ``settings`` or order is refused).
 
-    With ``devices``, the runs are split over them, as `gdjax.trajectories.run`
-    splits its starts: the ``(settings, seeds)`` runs are flattened (run ``r``
-    as above) onto the one axis of a mesh of those devices, each device
-    training its share of the runs whole, with the data on every device; no
-    collective is needed. A count of runs that the devices do not divide is
-    padded with copies of the last run, which are dropped from the results and
-    left out of the progress bar's means. Each device's runs are bit for bit
-    those of one device training that share of the runs; against the whole
-    grid on one device they differ by float32 rounding (up to 1.2e-7 in the
-    tests' 3 epochs of a digits MLP), because XLA may order a sum differently
-    for another number of runs vmapped together, as it does on one device
-    for a grid of another size. The results come back as one device gives
-    them (params on the default device, the history in NumPy), and so do the
-    checkpoints: without the padding, with the run axes ``(settings, seeds)``,
-    so a run on other devices, or on one, resumes them.
+    With ``devices``, the runs (flattened, run ``r`` as above) are split over a
+    1-D mesh of them, each device training its share whole; a count they do not
+    divide is padded with copies of the last run, dropped from everything
+    returned. Results and checkpoints come back as from one device, equal to
+    it up to float32 rounding (docs/scaling.md).
 
     Args:
       init: ``key -> params`` (each seed its own initialisation), or a params
