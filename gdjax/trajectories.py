@@ -845,6 +845,19 @@ def _item(value: Any) -> Any:
     return float(array) if array.dtype.kind in "fc" else array.item()
 
 
+def _grid_settings(grid: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple, dict[str, Any]]:
+    """``(names, axes, settings)``: the grid's names, each axis as `_axis` makes it, and
+    every setting's values, ``{name: (count,)}`` in C order over the grid."""
+    if not grid:
+        raise ValueError("sweep: the grid is empty; give at least one hyperparameter")
+    names = tuple(grid)
+    axes = tuple(_axis(name, grid[name]) for name in names)
+    where = np.unravel_index(
+        np.arange(int(np.prod([len(a) for a in axes]))), [len(a) for a in axes]
+    )
+    return names, axes, {name: axis[at] for name, axis, at in zip(names, axes, where, strict=True)}
+
+
 def _axis(name: str, values: Any) -> Any:
     """One grid axis as a 1-D array of its own dtype: floats as float32 (as traced
     hyperparameters are), integers as int32, bools as bools, PRNG keys as keys."""
@@ -913,13 +926,11 @@ def sweep(
     see them. Each axis keeps its dtype: an axis of ints reaches
     ``make_optimizer`` as int32 (a key seed, say), of floats as float32.
 
-    When ``make_optimizer`` builds gdjax optimizers (pytrees of their
-    hyperparameters), the program takes the settings' hyperparameters as data
-    and is cached on the optimizers' kind and options: another grid of the
-    same shape, or another ``make_optimizer`` building the same kind, compiles
-    nothing. One whose values live in closures (an optax factory, a schedule
-    made from a lambda) is called inside the program instead, which is then
-    cached on ``make_optimizer`` itself. Example::
+    With gdjax optimizers (pytrees of their hyperparameters) the program takes
+    the settings as data and is cached on their kind and options: another grid
+    of the same shape compiles nothing. A ``make_optimizer`` whose values live in
+    closures (optax's, a lambda schedule) is called inside the program, which is
+    cached on it. Example::
 
         result = sweep(lambda learning_rate, momentum: gdjax.sgd(learning_rate, momentum),
                        {"learning_rate": np.logspace(-3, 0, 20), "momentum": [0, 0.5, 0.9]},
@@ -946,25 +957,14 @@ def sweep(
     Returns:
       `SweepResult`.
     """
-    if not grid:
-        raise ValueError("sweep: the grid is empty; give at least one hyperparameter")
-    names = tuple(grid)
-    axes = tuple(_axis(name, grid[name]) for name in names)
+    names, axes, settings = _grid_settings(grid)
     shape = tuple(len(a) for a in axes)
     count = int(np.prod(shape))
     function, minima = _function_and_minima(fn, minima)
     points = jax.device_put(_as_starts(starts, fn))
     options = _options(num_steps, record_every, False, bound, tol, minima)
     mesh = _mesh(devices)
-    coordinates = np.unravel_index(np.arange(count), shape)
-    settings = {
-        name: axis[where] for name, axis, where in zip(names, axes, coordinates, strict=True)
-    }
-    # Optimizers that are pytrees of their hyperparameters: the program takes their data,
-    # a row per setting, and is cached on their shared skeleton, so another grid of the
-    # same size (or another make_optimizer building the same kind) compiles nothing.
-    # Otherwise (an optax factory, a schedule made from a lambda: the values live in
-    # closures) make_optimizer is called inside the program, which is cached on it.
+    # Pytrees of hyperparameters: their data, a row per setting (see the docstring).
     stacked = stacked_calls(make_optimizer, settings)
     if stacked is None:
         build, data = make_optimizer, jax.device_put(axes)
