@@ -1,11 +1,13 @@
 """The documentation site builds with no warnings (`mkdocs build --strict`), and the
 Python on every page runs."""
 
+import math
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -34,37 +36,82 @@ def test_mkdocs_build_strict(tmp_path):
 
 
 # A ```python block, unless a comment right above it (the site does not show it) says
-# why the tests leave it alone: `<!-- not run by the tests: it needs ... -->`.
+# why the tests leave it alone: `<!-- not run by the tests: it needs ... -->`; and the
+# ```text block right below it, if any: what it prints.
 PYTHON_BLOCK = re.compile(
-    r"^(<!-- not run by the tests: \S[^\n]*-->\n\n?)?```python\n(.*?)^```$", re.M | re.S
+    r"^(<!-- not run by the tests: \S[^\n]*-->\n\n?)?```python\n(.*?)^```$"
+    r"(?:\n(?:[ \t]*\n)*```text\n(.*?)^```$)?",
+    re.M | re.S,
 )
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BETWEEN_BLOCKS = "--- the next block ---"
+
+
+class Block(NamedTuple):
+    first: int  # the page's line (from 0) of the block's first line of code
+    code: str
+    runs: bool
+    shown: str | None  # what the page says it prints
+
+
+def python_blocks(text: str) -> list[Block]:
+    return [
+        Block(text.count("\n", 0, match.start(2)), match[2], not match[1], match[3])
+        for match in PYTHON_BLOCK.finditer(text)
+    ]
 
 
 def page_script(text: str) -> str:
     """The page's Python blocks that run, as one script whose line numbers are the
-    page's (every other line left blank, so that a traceback points into the page);
-    empty if none runs."""
+    page's (every other line left blank, so that a traceback points into the page),
+    each printing `BETWEEN_BLOCKS` first, on its opening fence's line; empty if none
+    runs."""
     lines = [""] * text.count("\n")
-    for block in PYTHON_BLOCK.finditer(text):
-        if not block.group(1):
-            first = text.count("\n", 0, block.start(2))
-            for offset, line in enumerate(block.group(2).splitlines()):
-                lines[first + offset] = line
+    for block in python_blocks(text):
+        if block.runs:
+            lines[block.first - 1] = f"print({BETWEEN_BLOCKS!r})"
+            for offset, line in enumerate(block.code.splitlines()):
+                lines[block.first + offset] = line
     script = "\n".join(lines)
     return script + "\n" if script.strip() else ""
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def same_output(printed: str, shown: str) -> bool:
+    """The same text, whitespace aside, and the same numbers to 1e-3 relative: the
+    suite compiles with cheaper XLA settings than the pages' runs (tests/conftest.py),
+    which may move a last printed digit."""
+
+    def words(text: str) -> list[str]:
+        return ["".join(part.split()) for part in NUMBER.split(text)]
+
+    numbers = zip(NUMBER.findall(printed), NUMBER.findall(shown), strict=True)
+    return words(printed) == words(shown) and all(
+        math.isclose(float(a), float(b), rel_tol=1e-3, abs_tol=1e-12) for a, b in numbers
+    )
 
 
 def test_page_script_keeps_the_page_line_numbers_and_leaves_marked_blocks_out():
     text = (
         "# Page\n\n```python\nx = 1\n```\n\n"
         "<!-- not run by the tests: it needs a file -->\n\n```python\nopen('missing')\n```\n"
-        "```python\nprint(x)\n```\n"
+        "```python\nprint(x)\n```\n\n```text\n1\n```\n"
     )
     lines = page_script(text).splitlines()
     assert lines[3] == "x = 1" and lines[12] == "print(x)"
+    assert lines[2] == lines[11] == f"print({BETWEEN_BLOCKS!r})"
     assert "missing" not in page_script(text)
+    assert [block.shown for block in python_blocks(text)] == [None, None, "1\n"]
     assert page_script("<!-- not run by the tests: why -->\n```python\nx = 1\n```\n") == ""
+
+
+def test_same_output_reads_numbers_as_numbers():
+    assert same_output("[ 0.5  -2.   ]\nloss 0.010601", "[0.5 -2.]\nloss 0.0106")
+    assert not same_output("loss 0.01065", "loss 0.01060")
+    assert not same_output("adam: b2 must be in [0, 1)", "adam: b1 must be in [0, 1)")
+    assert not same_output("(2, 22, 3)", "(2, 22)")
 
 
 @pytest.mark.parametrize("page", DOCS, ids=lambda page: page.relative_to(ROOT).as_posix())
@@ -81,9 +128,10 @@ def test_every_python_block_is_read(page):
 )
 def test_the_pages_python_runs(page, tmp_path):
     """Each page's blocks, in order, as one script in a fresh process: a reader who
-    runs them in turn gets no error. (What they print, the pages' text says.)"""
+    runs them in turn gets no error, and each prints what the page shows below it."""
+    text = page.read_text()
     script = tmp_path / (page.name.replace(".", "_") + ".py")
-    script.write_text(page_script(page.read_text()))
+    script.write_text(page_script(text))
     result = subprocess.run(
         [sys.executable, script.name],
         capture_output=True,
@@ -93,3 +141,11 @@ def test_the_pages_python_runs(page, tmp_path):
         env=child_env() | {"MPLBACKEND": "Agg"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout.split(BETWEEN_BLOCKS + "\n")[1:]
+    ran = [block for block in python_blocks(text) if block.runs]
+    wrong = [
+        f"{page.name}:{block.first}: the page shows\n{block.shown}but it prints\n{output}"
+        for block, output in zip(ran, printed, strict=True)
+        if block.shown is not None and not same_output(output, block.shown)
+    ]
+    assert not wrong, "\n".join(wrong)
