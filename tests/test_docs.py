@@ -1,6 +1,8 @@
 """The documentation site builds with no warnings (`mkdocs build --strict`), and the
 Python on every page runs."""
 
+import ast
+import inspect
 import math
 import re
 import shutil
@@ -149,3 +151,76 @@ def test_the_pages_python_runs(page, tmp_path):
         if block.shown is not None and not same_output(output, block.shown)
     ]
     assert not wrong, "\n".join(wrong)
+
+
+# Where the pages quote a signature in full: a ```text line that is `gdjax.NAME(...)`
+# and nothing else (it may go on over lines), a list item that starts with one, and
+# schedules.md's headings.
+TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```$", re.M | re.S)
+LIST_ITEM = re.compile(r"^- `(gdjax\.[\w.]+)\((.*?)\)`", re.M)
+HEADING = re.compile(r"^#+ `(\w+)\((.*?)\)`", re.M)
+SIGNATURE = re.compile(r"(gdjax\.[\w.]+)\(([^()]*)\)", re.S)
+REQUIRED = "no default"
+
+
+def quoted_signatures(page: Path) -> list[tuple[int, str, str]]:
+    """``(line, name, parameters)`` of every signature the page quotes."""
+    text = page.read_text()
+
+    def line(position: int) -> int:
+        return text.count("\n", 0, position) + 1
+
+    found = [(line(m.start()), m[1], m[2]) for m in LIST_ITEM.finditer(text)]
+    for block in TEXT_BLOCK.finditer(text):
+        starts = re.finditer(r"^gdjax\.", block[1], re.M)
+        for start in starts:
+            quote = SIGNATURE.match(block[1], start.start())
+            if quote and block[1][quote.end() :].startswith("\n"):
+                found.append((line(block.start(1) + start.start()), quote[1], quote[2]))
+    if page.name == "schedules.md":
+        found += [
+            (line(m.start()), f"gdjax.schedules.{m[1]}", m[2]) for m in HEADING.finditer(text)
+        ]
+    return found
+
+
+def parameters_of(quote: str) -> list[tuple[str, str, object]]:
+    """``(name, kind, default)`` of each parameter of ``def f(<quote>)``."""
+    args = ast.parse(f"def f({quote}): pass").body[0].args
+    defaults = [None] * (len(args.args) - len(args.defaults)) + args.defaults
+    pairs = [(a, "positional", d) for a, d in zip(args.args, defaults, strict=True)]
+    pairs += [
+        (a, "keyword-only", d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
+    return [(a.arg, kind, REQUIRED if d is None else ast.literal_eval(d)) for a, kind, d in pairs]
+
+
+def parameters_in(signature: inspect.Signature) -> list[tuple[str, str, object]]:
+    return [
+        (
+            p.name,
+            "keyword-only" if p.kind is p.KEYWORD_ONLY else "positional",
+            REQUIRED if p.default is p.empty else p.default,
+        )
+        for p in signature.parameters.values()
+    ]
+
+
+SIGNATURES = [(page, *quote) for page in DOCS for quote in quoted_signatures(page)]
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "name", "parameters"),
+    SIGNATURES,
+    ids=[f"{page.name}:{line}" for page, line, *_ in SIGNATURES],
+)
+def test_a_quoted_signature_is_the_functions(page, line, name, parameters):
+    """Every parameter in order, of the same kind (positional or keyword-only) and with
+    the same default: a parameter added, renamed or moved shows here."""
+    import gdjax
+
+    function = gdjax
+    for part in name.split(".")[1:]:
+        function = getattr(function, part)
+    real = parameters_in(inspect.signature(function))
+    assert parameters_of(parameters) == real, f"{page.name}:{line} quotes {name}({parameters})"
