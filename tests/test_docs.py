@@ -5,6 +5,7 @@ import ast
 import inspect
 import math
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -224,3 +225,36 @@ def test_a_quoted_signature_is_the_functions(page, line, name, parameters):
         function = getattr(function, part)
     real = parameters_in(inspect.signature(function))
     assert parameters_of(parameters) == real, f"{page.name}:{line} quotes {name}({parameters})"
+
+
+def shown_commands(page: Path) -> list[tuple[int, str, str]]:
+    """``(line, command, output)`` of each ``$ gdjax ...`` line of a ```text block and
+    the lines below it up to the next ``$``."""
+    text = page.read_text()
+    found = []
+    for block in TEXT_BLOCK.finditer(text):
+        first = text.count("\n", 0, block.start(1)) + 1
+        for match in re.finditer(r"^\$ (gdjax .*)\n((?:(?!\$ ).*\n)*)", block[1], re.M):
+            found.append((first + block[1].count("\n", 0, match.start()), match[1], match[2]))
+    return found
+
+
+COMMANDS = [(page, *shown) for page in DOCS for shown in shown_commands(page)]
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "command", "output"),
+    COMMANDS,
+    ids=[f"{page.name}:{line}" for page, line, *_ in COMMANDS],
+)
+def test_a_shown_command_prints_what_the_page_shows(page, line, command, output, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", *shlex.split(command)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=child_env() | {"MPLBACKEND": "Agg"},
+    )
+    printed = result.stdout + result.stderr
+    assert same_output(printed, output), f"{page.name}:{line}: {command} prints\n{printed}"
