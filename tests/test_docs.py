@@ -1,5 +1,6 @@
-"""The documentation site builds with no warnings (`mkdocs build --strict`), and the
-Python on every page runs."""
+"""The documentation site builds with no warnings (`mkdocs build --strict`), the
+signatures the pages quote are the functions', and the commands they show print what
+the pages say (their Python: tests/test_docs_pages.py)."""
 
 import ast
 import inspect
@@ -10,7 +11,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
@@ -19,16 +19,22 @@ from tests.helpers import child_env
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_mkdocs_build_strict(tmp_path):
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+def python_in(directory: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """``python *args`` in a fresh process in ``directory``, figures drawn off screen."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=ROOT,
+        cwd=directory,
+        env=child_env() | {"MPLBACKEND": "Agg"},
     )
+
+
+def test_mkdocs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    result = python_in(ROOT, ["-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")])
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").exists()
     # An argument documented as "eps: >= 0" renders as a blockquote "= 0": the API
@@ -38,45 +44,12 @@ def test_mkdocs_build_strict(tmp_path):
     shutil.rmtree(tmp_path / "site")
 
 
-# A ```python block, unless a comment right above it (the site does not show it) says
-# why the tests leave it alone: `<!-- not run by the tests: it needs ... -->`; and the
-# ```text block right below it, if any: what it prints.
-PYTHON_BLOCK = re.compile(
-    r"^(<!-- not run by the tests: \S[^\n]*-->\n\n?)?```python\n(.*?)^```$"
-    r"(?:\n(?:[ \t]*\n)*```text\n(.*?)^```$)?",
-    re.M | re.S,
-)
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BETWEEN_BLOCKS = "--- the next block ---"
 
 
-class Block(NamedTuple):
-    first: int  # the page's line (from 0) of the block's first line of code
-    code: str
-    runs: bool
-    shown: str | None  # what the page says it prints
-
-
-def python_blocks(text: str) -> list[Block]:
-    return [
-        Block(text.count("\n", 0, match.start(2)), match[2], not match[1], match[3])
-        for match in PYTHON_BLOCK.finditer(text)
-    ]
-
-
-def page_script(text: str) -> str:
-    """The page's Python blocks that run, as one script whose line numbers are the
-    page's (every other line left blank, so that a traceback points into the page),
-    each printing `BETWEEN_BLOCKS` first, on its opening fence's line; empty if none
-    runs."""
-    lines = [""] * text.count("\n")
-    for block in python_blocks(text):
-        if block.runs:
-            lines[block.first - 1] = f"print({BETWEEN_BLOCKS!r})"
-            for offset, line in enumerate(block.code.splitlines()):
-                lines[block.first + offset] = line
-    script = "\n".join(lines)
-    return script + "\n" if script.strip() else ""
+def line_of(text: str, position: int) -> int:
+    """The line (from 1) of ``text`` that holds ``position``."""
+    return text.count("\n", 0, position) + 1
 
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
@@ -96,62 +69,11 @@ def same_output(printed: str, shown: str) -> bool:
     )
 
 
-def test_page_script_keeps_the_page_line_numbers_and_leaves_marked_blocks_out():
-    text = (
-        "# Page\n\n```python\nx = 1\n```\n\n"
-        "<!-- not run by the tests: it needs a file -->\n\n```python\nopen('missing')\n```\n"
-        "```python\nprint(x)\n```\n\n```text\n1\n```\n"
-    )
-    lines = page_script(text).splitlines()
-    assert lines[3] == "x = 1" and lines[12] == "print(x)"
-    assert lines[2] == lines[11] == f"print({BETWEEN_BLOCKS!r})"
-    assert "missing" not in page_script(text)
-    assert [block.shown for block in python_blocks(text)] == [None, None, "1\n"]
-    assert page_script("<!-- not run by the tests: why -->\n```python\nx = 1\n```\n") == ""
-
-
 def test_same_output_reads_numbers_as_numbers():
     assert same_output("[ 0.5  -2.   ]\nloss 0.010601", "[0.5 -2.]\nloss 0.0106")
     assert not same_output("loss 0.01065", "loss 0.01060")
     assert not same_output("adam: b2 must be in [0, 1)", "adam: b1 must be in [0, 1)")
     assert not same_output("(2, 22, 3)", "(2, 22)")
-
-
-@pytest.mark.parametrize("page", DOCS, ids=lambda page: page.relative_to(ROOT).as_posix())
-def test_every_python_block_is_read(page):
-    """A fence the pattern misses (```python title=...) would go untested unseen."""
-    text = page.read_text()
-    assert len(PYTHON_BLOCK.findall(text)) == text.count("```python")
-
-
-@pytest.mark.parametrize(
-    "page",
-    [page for page in DOCS if page_script(page.read_text())],
-    ids=lambda page: page.relative_to(ROOT).as_posix(),
-)
-def test_the_pages_python_runs(page, tmp_path):
-    """Each page's blocks, in order, as one script in a fresh process: a reader who
-    runs them in turn gets no error, and each prints what the page shows below it."""
-    text = page.read_text()
-    script = tmp_path / (page.name.replace(".", "_") + ".py")
-    script.write_text(page_script(text))
-    result = subprocess.run(
-        [sys.executable, script.name],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env=child_env() | {"MPLBACKEND": "Agg"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    printed = result.stdout.split(BETWEEN_BLOCKS + "\n")[1:]
-    ran = [block for block in python_blocks(text) if block.runs]
-    wrong = [
-        f"{page.name}:{block.first}: the page shows\n{block.shown}but it prints\n{output}"
-        for block, output in zip(ran, printed, strict=True)
-        if block.shown is not None and not same_output(output, block.shown)
-    ]
-    assert not wrong, "\n".join(wrong)
 
 
 # Where the pages quote a signature in full: a ```text line that is `gdjax.NAME(...)`
@@ -167,20 +89,17 @@ REQUIRED = "no default"
 def quoted_signatures(page: Path) -> list[tuple[int, str, str]]:
     """``(line, name, parameters)`` of every signature the page quotes."""
     text = page.read_text()
-
-    def line(position: int) -> int:
-        return text.count("\n", 0, position) + 1
-
-    found = [(line(m.start()), m[1], m[2]) for m in LIST_ITEM.finditer(text)]
+    found = [(line_of(text, m.start()), m[1], m[2]) for m in LIST_ITEM.finditer(text)]
     for block in TEXT_BLOCK.finditer(text):
         starts = re.finditer(r"^gdjax\.", block[1], re.M)
         for start in starts:
             quote = SIGNATURE.match(block[1], start.start())
             if quote and block[1][quote.end() :].startswith("\n"):
-                found.append((line(block.start(1) + start.start()), quote[1], quote[2]))
+                found.append((line_of(text, block.start(1) + start.start()), *quote.groups()))
     if page.name == "schedules.md":
         found += [
-            (line(m.start()), f"gdjax.schedules.{m[1]}", m[2]) for m in HEADING.finditer(text)
+            (line_of(text, m.start()), f"gdjax.schedules.{m[1]}", m[2])
+            for m in HEADING.finditer(text)
         ]
     return found
 
@@ -233,9 +152,8 @@ def shown_commands(page: Path) -> list[tuple[int, str, str]]:
     text = page.read_text()
     found = []
     for block in TEXT_BLOCK.finditer(text):
-        first = text.count("\n", 0, block.start(1)) + 1
         for match in re.finditer(r"^\$ (gdjax .*)\n((?:(?!\$ ).*\n)*)", block[1], re.M):
-            found.append((first + block[1].count("\n", 0, match.start()), match[1], match[2]))
+            found.append((line_of(text, block.start(1) + match.start()), *match.groups()))
     return found
 
 
@@ -248,13 +166,6 @@ COMMANDS = [(page, *shown) for page in DOCS for shown in shown_commands(page)]
     ids=[f"{page.name}:{line}" for page, line, *_ in COMMANDS],
 )
 def test_a_shown_command_prints_what_the_page_shows(page, line, command, output, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", *shlex.split(command)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=child_env() | {"MPLBACKEND": "Agg"},
-    )
+    result = python_in(tmp_path, ["-m", *shlex.split(command)])
     printed = result.stdout + result.stderr
     assert same_output(printed, output), f"{page.name}:{line}: {command} prints\n{printed}"
