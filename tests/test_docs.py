@@ -169,3 +169,22 @@ def test_a_shown_command_prints_what_the_page_shows(page, line, command, output,
     result = python_in(tmp_path, ["-m", *shlex.split(command)])
     printed = result.stdout + result.stderr
     assert same_output(printed, output), f"{page.name}:{line}: {command} prints\n{printed}"
+
+
+# A file of this repository that a page names, as `tests/test_x.py` or
+# `tests/test_x.py::test_y` (the docs and RESULTS.md name the test behind each claim).
+REPOSITORY_PATH = re.compile(r"`((?:tests|examples|benchmarks|docs|gdjax)/[\w/.-]+?)(?:::(\w+))?`")
+
+
+@pytest.mark.parametrize(
+    "page", [*DOCS, ROOT / "benchmarks" / "RESULTS.md"], ids=lambda page: page.name
+)
+def test_the_files_and_tests_a_page_names_exist(page):
+    missing = []
+    for match in REPOSITORY_PATH.finditer(page.read_text()):
+        path = ROOT / match[1]
+        if not path.exists():
+            missing.append(match[1])
+        elif match[2] and not re.search(rf"^def {match[2]}\(", path.read_text(), re.M):
+            missing.append(match[0])
+    assert not missing, f"{page.name} names {missing}"
