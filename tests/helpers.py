@@ -289,16 +289,17 @@ def child_env(devices: int | None = None) -> dict[str, str]:
     return env
 
 
-def start_python(*args: str, devices: int | None = None) -> subprocess.Popen:
-    """``python *args`` from the repository root, with ``devices`` host CPU devices
-    (XLA's flag, which must be set before JAX starts, hence a new process)."""
+def start_python(*args: str, devices: int | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+    """``python *args`` from ``cwd`` (the repository root by default), with ``devices``
+    host CPU devices (XLA's flag, which must be set before JAX starts, hence a new
+    process)."""
     return subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(devices),
-        cwd=ROOT,
+        cwd=cwd,
     )
 
 

@@ -8,34 +8,29 @@ import math
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import child_env
+from tests.helpers import start_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def python_in(directory: Path, args: list[str]) -> subprocess.CompletedProcess:
-    """``python *args`` in a fresh process in ``directory``, figures drawn off screen."""
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=directory,
-        env=child_env() | {"MPLBACKEND": "Agg"},
-    )
+def python_in(directory: Path, args: list[str]) -> tuple[int, str, str]:
+    """``(exit status, stdout, stderr)`` of ``python *args`` run in ``directory``."""
+    process = start_python(*args, cwd=directory)
+    out, err = process.communicate(timeout=600)
+    return process.returncode, out, err
 
 
 def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    result = python_in(ROOT, ["-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")])
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, out, err = python_in(
+        ROOT, ["-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")]
+    )
+    assert code == 0, out + err
     assert (tmp_path / "site" / "index.html").exists()
     # An argument documented as "eps: >= 0" renders as a blockquote "= 0": the API
     # reference must have none.
@@ -166,8 +161,8 @@ COMMANDS = [(page, *shown) for page in DOCS for shown in shown_commands(page)]
     ids=[f"{page.name}:{line}" for page, line, *_ in COMMANDS],
 )
 def test_a_shown_command_prints_what_the_page_shows(page, line, command, output, tmp_path):
-    result = python_in(tmp_path, ["-m", *shlex.split(command)])
-    printed = result.stdout + result.stderr
+    _, out, err = python_in(tmp_path, ["-m", *shlex.split(command)])
+    printed = out + err
     assert same_output(printed, output), f"{page.name}:{line}: {command} prints\n{printed}"
 
 

@@ -80,9 +80,9 @@ def test_the_pages_python_runs(page, tmp_path):
     text = page.read_text()
     script = tmp_path / (page.name.replace(".", "_") + ".py")
     script.write_text(page_script(text))
-    result = python_in(tmp_path, [script.name])
-    assert result.returncode == 0, result.stderr[-3000:]
-    printed = result.stdout.split(BETWEEN_BLOCKS + "\n")[1:]
+    code, out, err = python_in(tmp_path, [script.name])
+    assert code == 0, err[-3000:]
+    printed = out.split(BETWEEN_BLOCKS + "\n")[1:]
     ran = [block for block in python_blocks(text) if block.runs]
     wrong = [
         f"{page.name}:{block.first}: the page shows\n{block.shown}but it prints\n{output}"
